@@ -1,0 +1,169 @@
+//! Plugins that misbehave on purpose, one per cargo feature, so the runner's
+//! tests can show that each misbehaviour ends in a clean `failed` step with
+//! storage exactly as before. Each first writes records, so that there is
+//! something to roll back, then misbehaves.
+
+use graft_plugin_sdk::{
+    Collection, Context, Description, IndexSpec, Migration, Outcome, Result,
+    StoredState,
+};
+use serde_json::{json, Value};
+
+const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
+    "endless-loop"
+} else if cfg!(feature = "memory-bomb") {
+    "memory-bomb"
+} else if cfg!(feature = "read-host-file") {
+    "read-host-file"
+} else if cfg!(feature = "write-data-folder") {
+    "write-data-folder"
+} else if cfg!(feature = "log-flood") {
+    "log-flood"
+} else if cfg!(feature = "panic") {
+    "panic"
+} else if cfg!(feature = "fail-at-record") {
+    "fail-at-record"
+} else if cfg!(feature = "wrong-describe") {
+    "wrong-describe"
+} else {
+    "well-behaved"
+};
+
+const RELEASE: &str = if cfg!(feature = "release-2") { "2.0.0" } else { "1.0.0" };
+const ITEMS: &str = "items";
+const SEEDED: u64 = 1000;
+
+struct Test;
+
+impl Migration for Test {
+    fn describe() -> Description {
+        let name = if cfg!(feature = "wrong-describe") {
+            "mod-someone-else".to_string()
+        } else {
+            format!("mod-test-{BEHAVIOUR}")
+        };
+        Description::new(&name, RELEASE).upgrades_from(if RELEASE == "2.0.0" { &["1.0.0"] } else { &[] })
+    }
+
+    fn inspect() -> StoredState {
+        if Collection::<Value>::new(ITEMS).exists() {
+            StoredState::Release(RELEASE.into())
+        } else {
+            StoredState::Empty
+        }
+    }
+
+    fn upgrade(ctx: &Context) -> Result<Outcome> {
+        let items = Collection::<Value>::new(ITEMS);
+        if items.create()? {
+            items.create_index(IndexSpec::unique("items-code", "code"))?;
+            let mut writer = items.writer(100);
+            for n in 0..SEEDED {
+                writer.put(&format!("item-{n:05}"), &json!({"code": format!("C{n}"), "n": n}))?;
+            }
+            writer.finish()?;
+        }
+        misbehave(ctx)
+    }
+}
+
+#[cfg(feature = "endless-loop")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+#[cfg(feature = "memory-bomb")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![7u8; 1 << 20]);
+        std::hint::black_box(&hoard);
+    }
+}
+
+#[cfg(feature = "read-host-file")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    match std::fs::read_to_string("/etc/passwd") {
+        Ok(text) => {
+            graft_plugin_sdk::log::info(&format!("read /etc/passwd: {} bytes", text.len()));
+            Ok(Outcome::Created)
+        }
+        Err(e) => Err(graft_plugin_sdk::Error::failed(format!("cannot read /etc/passwd: {e}"))),
+    }
+}
+
+#[cfg(feature = "write-data-folder")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    let listed = std::fs::read_dir("/reference-data").is_ok();
+    match std::fs::write("/reference-data/items/evil.json", b"{}") {
+        Ok(()) => Ok(Outcome::Created),
+        Err(e) => Err(graft_plugin_sdk::Error::failed(format!(
+            "cannot write /reference-data/items/evil.json (folder readable: {listed}): {e}"
+        ))),
+    }
+}
+
+#[cfg(feature = "log-flood")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    let line = "x".repeat(1000);
+    for n in 0..100_000 {
+        graft_plugin_sdk::log::info(&format!("{n} {line}"));
+        if n % 10 == 0 {
+            println!("stdout {n} {line}");
+            eprintln!("stderr {n} {line}");
+        }
+    }
+    Ok(Outcome::Created)
+}
+
+#[cfg(feature = "panic")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    let broken: Option<&str> = std::hint::black_box(None);
+    panic!("record item-00042 has no code: {broken:?}");
+}
+
+/// At 1.0.0 only seeds; the 2.0.0 upgrade rewrites every item, adds a
+/// collection and an index, and fails at record `failAtRecord` (default 500).
+#[cfg(feature = "fail-at-record")]
+fn misbehave(ctx: &Context) -> Result<Outcome> {
+    if RELEASE == "1.0.0" {
+        return Ok(Outcome::Created);
+    }
+    let fail_at: usize = ctx.param("failAtRecord").and_then(|n| n.parse().ok()).unwrap_or(500);
+    let audit = Collection::<Value>::new("audit");
+    audit.create()?;
+    audit.create_index(IndexSpec::plain("audit-item", "item"))?;
+    let items = Collection::<Value>::new(ITEMS);
+    items.create_index(IndexSpec::plain("items-n", "n"))?;
+    let mut writer = items.writer(100);
+    for (n, item) in items.scan(250).enumerate() {
+        let (id, mut doc) = item?;
+        if n == fail_at {
+            writer.flush()?;
+            return Err(graft_plugin_sdk::Error::failed("cannot migrate: code is malformed").at(ITEMS, &id));
+        }
+        doc["migrated"] = json!(true);
+        writer.put(&id, &doc)?;
+        audit.put(&format!("audit-{n}"), &json!({"item": id}))?;
+    }
+    writer.finish()?;
+    Ok(Outcome::Upgraded)
+}
+
+#[cfg(not(any(
+    feature = "endless-loop",
+    feature = "memory-bomb",
+    feature = "read-host-file",
+    feature = "write-data-folder",
+    feature = "log-flood",
+    feature = "panic",
+    feature = "fail-at-record"
+)))]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    Ok(Outcome::Created)
+}
+
+graft_plugin_sdk::export_migration!(Test);

@@ -1,0 +1,139 @@
+//! Builds the plugins of the sample modules and of the test packages for
+//! wasm32-wasip2 and assembles each module package (descriptor, data folders,
+//! `plugin.wasm`) under OUT_DIR, so that a fresh clone needs no manual step.
+//!
+//! A package source folder holds a `plugin-source.json`, `{"crate": ...,
+//! "features": [...]}`, naming the crate of the plugins workspace
+//! (`plugins/`) and the features that build its plugin. The guests are built
+//! by a nested cargo with its own target directory, so it never waits on the
+//! lock of the build that runs this script.
+
+use std::collections::BTreeMap;
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    for watched in ["plugins", "wit", "sample-modules/packages", "tests/packages"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    // A different target dir than the outer build's: no lock contention, and
+    // the guests' own incremental cache survives rebuilds of the host.
+    let wasm_target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("wasm-plugins");
+
+    ensure_wasm_target();
+    let sets = [
+        (root.join("sample-modules/packages"), out_dir.join("sample-modules")),
+        (root.join("tests/packages"), out_dir.join("test-packages")),
+    ];
+    let mut built: BTreeMap<(String, Vec<String>), PathBuf> = BTreeMap::new();
+    for (source_set, out_set) in sets {
+        if out_set.exists() {
+            fs::remove_dir_all(&out_set).unwrap();
+        }
+        for package in sorted_dirs(&source_set) {
+            let source = read_plugin_source(&package);
+            let wasm = built
+                .entry(source.clone())
+                .or_insert_with(|| build_plugin(&root, &wasm_target_dir, &source.0, &source.1))
+                .clone();
+            let dest = out_set.join(package.file_name().unwrap());
+            copy_package(&package, &dest);
+            fs::copy(&wasm, dest.join("plugin.wasm")).unwrap();
+        }
+    }
+}
+
+fn ensure_wasm_target() {
+    let has_target = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .and_then(|o| o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string()))
+        .is_some_and(|dir| Path::new(&dir).exists());
+    if has_target {
+        return;
+    }
+    println!("cargo:warning=installing the {TARGET} target with rustup (needed to build the sample plugins)");
+    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    if !matches!(status, Ok(s) if s.success()) {
+        panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed: install it and build again");
+    }
+}
+
+fn read_plugin_source(package: &Path) -> (String, Vec<String>) {
+    let path = package.join("plugin-source.json");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let json: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let krate = json["crate"].as_str().unwrap_or_else(|| panic!("{}: no \"crate\"", path.display()));
+    let features = json["features"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    (krate.to_string(), features)
+}
+
+fn build_plugin(root: &Path, target_dir: &Path, krate: &str, features: &[String]) -> PathBuf {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root.join("plugins"))
+        .args(["build", "--release", "--target", TARGET, "-p", krate])
+        .arg("--target-dir")
+        .arg(target_dir);
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    // The outer build's flags are for the host, not for the guests.
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER"] {
+        cmd.env_remove(var);
+    }
+    for (var, _) in env::vars() {
+        if var.starts_with("CARGO_PROFILE_") || var.starts_with("CARGO_FEATURE_") || var.starts_with("CARGO_CFG_") {
+            cmd.env_remove(var);
+        }
+    }
+    let status = cmd.status().expect("cannot run cargo to build the plugins");
+    assert!(status.success(), "building plugin {krate} (features {features:?}) failed");
+    // Each feature set overwrites the same file name: copy it out at once.
+    let artifact = target_dir.join(TARGET).join("release").join(format!("{}.wasm", krate.replace('-', "_")));
+    let keep = target_dir.join("graft-built").join(format!("{krate}-{}.wasm", features.join("+")));
+    fs::create_dir_all(keep.parent().unwrap()).unwrap();
+    fs::copy(&artifact, &keep).unwrap_or_else(|e| panic!("{}: {e}", artifact.display()));
+    keep
+}
+
+fn copy_package(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "plugin-source.json" {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_package(&path, &to.join(&name));
+        } else {
+            fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}
+
+fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
