@@ -1,0 +1,470 @@
+//! The wasmtime host: compiles each package's component once (cached on
+//! disk by content hash and engine), keeps an `InstancePre` per plugin, and
+//! runs every call in a fresh store with its own limits, its own WASI
+//! context (no network, no environment, only the package's data folders,
+//! read-only) and the tenant's storage lent to it for the call.
+
+mod output;
+mod state;
+
+pub use state::{LogLine, ProgressFn, RecordWarning, StepLog, WriteCounts};
+
+use crate::limits::Limits;
+use crate::package::Package;
+use crate::storage::TenantStore;
+use anyhow::{anyhow, bail, Context as _, Result};
+use output::BoundedPipe;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use state::{MemoryLimiter, StepState};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtxBuilder};
+
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "plugin",
+    });
+}
+
+pub use bindings::graft::migration::types as wit;
+
+/// The contract this runner implements; plugins of any 0.1.x are accepted.
+pub const CONTRACT: &str = "graft:migration@0.1.0";
+const CONTRACT_PACKAGE: &str = "graft:migration/";
+const SUPPORTED_MAJOR_MINOR: (u64, u64) = (0, 1);
+
+/// How often the epoch advances: the resolution of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Settings of the engine, shared by every plugin.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where compiled components are kept between runs; `None`: no cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Native stack a plugin may use. One engine serves all plugins, so this
+    /// one is the operator's, not per module.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            cache_dir: None,
+            max_wasm_stack: 1 << 20,
+        }
+    }
+}
+
+pub struct Host {
+    engine: Engine,
+    linker: Linker<StepState>,
+    cache_dir: Option<PathBuf>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A loaded plugin, ready to be instantiated for any tenant.
+pub struct Plugin {
+    pub package: Package,
+    pub sha256: String,
+    pre: bindings::PluginPre<StepState>,
+}
+
+/// Why a call did not succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The plugin said it cannot do this step.
+    Unsupported,
+    /// The plugin returned a failure.
+    Failed,
+    /// The plugin panicked.
+    Panic,
+    /// The wall-clock deadline passed.
+    Timeout,
+    /// The instruction budget (fuel) ran out.
+    Fuel,
+    /// The plugin asked for more memory than its limit.
+    Memory,
+    /// The plugin overflowed its stack.
+    Stack,
+    /// Any other trap.
+    Trap,
+    /// The host could not run the call.
+    Host,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallFailure {
+    pub kind: FailureKind,
+    pub message: String,
+    pub collection: Option<String>,
+    pub record_id: Option<String>,
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        write!(f, "{kind}: {}", self.message)?;
+        if let Some(collection) = &self.collection {
+            write!(f, " (collection {collection}")?;
+            if let Some(id) = &self.record_id {
+                write!(f, ", record {id}")?;
+            }
+            write!(f, ")")?;
+        }
+        Ok(())
+    }
+}
+
+/// Resources a call used.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Usage {
+    pub duration_ms: u64,
+    pub fuel: Option<u64>,
+    pub peak_memory_bytes: u64,
+}
+
+/// What a call gives back: its value or failure, and in every case the
+/// storage it borrowed, its log, writes and resource use.
+pub struct CallOutcome<T> {
+    pub result: Result<T, CallFailure>,
+    pub store: Option<Box<dyn TenantStore>>,
+    pub log: StepLog,
+    pub writes: WriteCounts,
+    pub usage: Usage,
+}
+
+/// What a call needs besides the plugin.
+pub struct CallSetup {
+    pub store: Option<Box<dyn TenantStore>>,
+    pub limits: Limits,
+    pub progress: Option<ProgressFn>,
+}
+
+impl Host {
+    pub fn new(config: HostConfig) -> Result<Host> {
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            // A sync host: the async machinery only costs time per call.
+            .concurrency_support(false)
+            .epoch_interruption(true)
+            .consume_fuel(true)
+            .max_wasm_stack(config.max_wasm_stack);
+        let engine = Engine::new(&wasm).map_err(|e| anyhow!("cannot set up wasmtime: {e}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let stop = ticker_stop.clone();
+        std::thread::Builder::new()
+            .name("graft-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .context("cannot start the deadline timer")?;
+        if let Some(dir) = &config.cache_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the plugin cache", dir.display()))?;
+        }
+        Ok(Host {
+            engine,
+            linker,
+            cache_dir: config.cache_dir,
+            ticker_stop,
+        })
+    }
+
+    /// Load a package's plugin: check it is a component for this contract,
+    /// compile it (or load the cached compilation) and link it.
+    pub fn load(&self, package: &Package) -> Result<Plugin> {
+        let path = &package.plugin;
+        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the plugin", path.display()))?;
+        check_header(path, &bytes)?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let component = self.compile(path, &bytes, &sha256)?;
+        check_contract(&self.engine, path, &component)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow!("{}: the plugin needs imports this runner does not provide: {e}", path.display()))?;
+        let pre = bindings::PluginPre::new(instance_pre)
+            .map_err(|e| anyhow!("{}: not a Graft plugin for {CONTRACT}: {e}", path.display()))?;
+        Ok(Plugin {
+            package: package.clone(),
+            sha256,
+            pre,
+        })
+    }
+
+    fn compile(&self, path: &Path, bytes: &[u8], sha256: &str) -> Result<Component> {
+        let cached = self.cache_dir.as_ref().map(|dir| dir.join(format!("{sha256}-{}.cwasm", self.engine_key())));
+        if let Some(cached) = cached.as_ref().filter(|p| p.exists()) {
+            // SAFETY: the file was written by `Component::serialize` of an
+            // engine with the same compatibility hash (part of its name), in
+            // a cache directory only this runner writes.
+            match unsafe { Component::deserialize_file(&self.engine, cached) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!("{}: ignoring unusable cached compilation: {e}", cached.display()),
+            }
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| anyhow!("{}: not a valid WebAssembly component: {e:#}", path.display()))?;
+        if let Some(cached) = cached {
+            // Write then rename, so a reader never sees half a file.
+            let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+            let written = component
+                .serialize()
+                .map_err(|e| anyhow!("{e}"))
+                .and_then(|data| std::fs::write(&tmp, data).map_err(Into::into))
+                .and_then(|()| std::fs::rename(&tmp, &cached).map_err(Into::into));
+            if let Err(e) = written {
+                tracing::warn!("{}: cannot cache the compiled plugin: {e}", cached.display());
+            }
+        }
+        Ok(component)
+    }
+
+    /// Names this engine's compiled code: the compatibility hash wasmtime
+    /// defines, plus the wasmtime version.
+    fn engine_key(&self) -> String {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    /// Run one call of a plugin in a fresh store.
+    pub fn call<T>(
+        &self,
+        plugin: &Plugin,
+        setup: CallSetup,
+        f: impl FnOnce(&bindings::Plugin, &mut Store<StepState>) -> wasmtime::Result<Result<T, wit::Failure>>,
+    ) -> CallOutcome<T> {
+        let started = Instant::now();
+        let limits = setup.limits;
+        let stdout = BoundedPipe::new(limits.log_bytes as usize);
+        let stderr = BoundedPipe::new(limits.log_bytes as usize);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        let mut preopen_error = None;
+        for (host_path, guest_path) in plugin.package.data_folders() {
+            if let Err(e) = wasi.preopened_dir(&host_path, guest_path, FsPerms::ReadOnly) {
+                preopen_error = Some(format!("{}: cannot open the data folder: {e}", host_path.display()));
+            }
+        }
+        let state = StepState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: limits.memory_bytes as usize,
+                exceeded: false,
+                peak: 0,
+            },
+            store: setup.store,
+            module: plugin.package.id.name.clone(),
+            log: StepLog::new(limits.log_bytes, setup.progress),
+            writes: WriteCounts::default(),
+            stdout,
+            stderr,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let fuel = limits.fuel.unwrap_or(u64::MAX);
+        let result = match preopen_error {
+            Some(message) => Err(host_failure(message)),
+            None => store
+                .set_fuel(fuel)
+                .map_err(|e| host_failure(e.to_string()))
+                .and_then(|()| {
+                    store.set_epoch_deadline(deadline_ticks(limits.deadline));
+                    let instance = plugin
+                        .pre
+                        .instantiate(&mut store)
+                        .map_err(|e| host_failure(format!("cannot instantiate the plugin: {e}")))?;
+                    match f(&instance, &mut store) {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(failure)) => Err(plugin_failure(failure)),
+                        Err(error) => Err(classify_trap(&error, store.data(), &limits)),
+                    }
+                }),
+        };
+        let fuel_used = limits.fuel.map(|_| fuel - store.get_fuel().unwrap_or(0));
+        let mut state = store.into_data();
+        let (out, out_dropped) = state.stdout.take();
+        let (err, err_dropped) = state.stderr.take();
+        state.log.captured("info", "stdout", &out, out_dropped);
+        state.log.captured("warn", "stderr", &err, err_dropped);
+        let result = result.map_err(|mut failure| {
+            if failure.kind == FailureKind::Trap {
+                // A Rust guest prints its panic message, then aborts.
+                if let Some(panic) = panic_message(&err) {
+                    failure.kind = FailureKind::Panic;
+                    failure.message = panic;
+                }
+            }
+            failure
+        });
+        CallOutcome {
+            result,
+            store: state.store,
+            log: state.log,
+            writes: state.writes,
+            usage: Usage {
+                duration_ms: started.elapsed().as_millis() as u64,
+                fuel: fuel_used,
+                peak_memory_bytes: state.limiter.peak as u64,
+            },
+        }
+    }
+
+    /// Ask a plugin who it is (no storage is lent to this call).
+    pub fn describe(&self, plugin: &Plugin, limits: &Limits) -> Result<wit::Description> {
+        let setup = CallSetup {
+            store: None,
+            limits: limits.clone(),
+            progress: None,
+        };
+        let outcome = self.call(plugin, setup, |p, store| p.graft_migration_migration().call_describe(store).map(Ok));
+        outcome
+            .result
+            .map_err(|failure| anyhow!("{}: describe failed: {failure}", plugin.package.plugin.display()))
+    }
+}
+
+fn deadline_ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}
+
+fn host_failure(message: String) -> CallFailure {
+    CallFailure {
+        kind: FailureKind::Host,
+        message,
+        collection: None,
+        record_id: None,
+    }
+}
+
+fn plugin_failure(failure: wit::Failure) -> CallFailure {
+    match failure {
+        wit::Failure::Unsupported(message) => CallFailure {
+            kind: FailureKind::Unsupported,
+            message,
+            collection: None,
+            record_id: None,
+        },
+        wit::Failure::Failed(detail) => CallFailure {
+            kind: FailureKind::Failed,
+            message: detail.message,
+            collection: detail.collection,
+            record_id: detail.record_id,
+        },
+    }
+}
+
+fn classify_trap(error: &wasmtime::Error, state: &StepState, limits: &Limits) -> CallFailure {
+    let trap = error.downcast_ref::<Trap>().copied();
+    let (kind, message) = if state.limiter.exceeded {
+        (FailureKind::Memory, format!("the plugin needed more than its memory limit of {} MiB", limits.memory_bytes >> 20))
+    } else {
+        match trap {
+            Some(Trap::Interrupt) => (
+                FailureKind::Timeout,
+                format!("the plugin ran past its deadline of {:.1} s", limits.deadline.as_secs_f64()),
+            ),
+            Some(Trap::OutOfFuel) => (
+                FailureKind::Fuel,
+                format!("the plugin used all its fuel ({} units)", limits.fuel.unwrap_or(u64::MAX)),
+            ),
+            Some(Trap::StackOverflow) => (FailureKind::Stack, "the plugin overflowed its stack".to_string()),
+            _ => (FailureKind::Trap, format!("the plugin trapped: {}", first_line(&format!("{error:#}")))),
+        }
+    };
+    CallFailure {
+        kind,
+        message,
+        collection: None,
+        record_id: None,
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// The message of a Rust panic from the guest's stderr.
+fn panic_message(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let start = text.find("panicked at")?;
+    let panic: Vec<&str> = text[start..]
+        .lines()
+        .take_while(|line| !line.starts_with("note:"))
+        .take(4)
+        .collect();
+    Some(panic.join(" "))
+}
+
+/// Tell a core module, garbage and a component apart before wasmtime does,
+/// so the error says what to do.
+fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        bail!("{}: not a WebAssembly file (no \\0asm header): rebuild the plugin", path.display());
+    }
+    match bytes[4..8] {
+        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
+        [0x01, 0x00, 0x00, 0x00] => bail!(
+            "{}: a core WebAssembly module, not a component: build the plugin with \
+             `cargo build --target wasm32-wasip2` (or wrap it with `wasm-tools component new`)",
+            path.display()
+        ),
+        _ => bail!("{}: unknown WebAssembly encoding version {:02x?}", path.display(), &bytes[4..8]),
+    }
+}
+
+/// Refuse a component built for another contract version with an error
+/// that names both versions.
+fn check_contract(engine: &Engine, path: &Path, component: &Component) -> Result<()> {
+    let ty = component.component_type();
+    let names: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .chain(ty.imports(engine).map(|(name, _)| name.to_string()))
+        .filter(|name| name.starts_with(CONTRACT_PACKAGE))
+        .collect();
+    if !names.iter().any(|n| n.starts_with("graft:migration/migration@")) {
+        bail!(
+            "{}: not a Graft plugin: the component does not export {CONTRACT_PACKAGE}migration",
+            path.display()
+        );
+    }
+    for name in names {
+        let version = name.rsplit_once('@').map(|(_, v)| v).unwrap_or("");
+        let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+        let major_minor = (parts.next().flatten(), parts.next().flatten());
+        if major_minor != (Some(SUPPORTED_MAJOR_MINOR.0), Some(SUPPORTED_MAJOR_MINOR.1)) {
+            bail!(
+                "{}: built for contract graft:migration@{version}, but this runner supports {CONTRACT} \
+                 (0.1.x): rebuild the plugin with a graft-plugin-sdk for 0.1",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,388 @@
+//! What one plugin call owns while it runs (its store, WASI context, memory
+//! limiter, log), and the host side of the contract's imports.
+
+use super::bindings::graft::migration::{log, overlay, store, types};
+use super::output::BoundedPipe;
+use crate::overlay as host_overlay;
+use crate::storage::{self, FieldChange, StoreError, TenantStore, WriteEffect};
+use serde::Serialize;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+/// Called with (done, total) when a plugin reports progress.
+pub type ProgressFn = Box<dyn FnMut(u64, u64) + Send>;
+
+pub struct StepState {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    /// The tenant's storage, lent to the call; `None` for calls that must
+    /// not touch storage (`describe`).
+    pub store: Option<Box<dyn TenantStore>>,
+    /// The module whose collections this call may reach.
+    pub module: String,
+    pub log: StepLog,
+    pub writes: WriteCounts,
+    pub stdout: BoundedPipe,
+    pub stderr: BoundedPipe,
+}
+
+impl WasiView for StepState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses memory growth past the limit, and remembers that it did so the
+/// failure can say `memory` rather than the trap the guest turns it into.
+pub struct MemoryLimiter {
+    pub limit: usize,
+    pub exceeded: bool,
+    pub peak: usize,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Records written by one call.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WriteCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+}
+
+impl WriteCounts {
+    pub fn total(&self) -> u64 {
+        self.inserted + self.updated + self.deleted
+    }
+
+    pub fn add(&mut self, other: WriteCounts) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+    }
+
+    fn count(&mut self, effect: WriteEffect) {
+        match effect {
+            WriteEffect::Inserted => self.inserted += 1,
+            WriteEffect::Replaced => self.updated += 1,
+            WriteEffect::Unchanged => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub level: &'static str,
+    pub message: String,
+}
+
+/// A problem with one record that did not fail the step.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordWarning {
+    pub collection: String,
+    pub record_id: String,
+    pub message: String,
+}
+
+/// A call's log, bounded in bytes: past the bound, lines are counted and
+/// dropped, never fatal.
+#[derive(Default, Serialize)]
+pub struct StepLog {
+    pub lines: Vec<LogLine>,
+    pub warnings: Vec<RecordWarning>,
+    /// Warnings reported, kept or not.
+    pub warning_count: u64,
+    pub dropped_lines: u64,
+    pub dropped_bytes: u64,
+    #[serde(skip)]
+    kept_bytes: u64,
+    #[serde(skip)]
+    limit: u64,
+    #[serde(skip)]
+    progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for StepLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepLog")
+            .field("lines", &self.lines.len())
+            .field("warnings", &self.warning_count)
+            .field("dropped_lines", &self.dropped_lines)
+            .finish()
+    }
+}
+
+impl StepLog {
+    pub fn new(limit: u64, progress: Option<ProgressFn>) -> Self {
+        StepLog {
+            limit,
+            progress,
+            ..StepLog::default()
+        }
+    }
+
+    fn has_room(&mut self, bytes: usize) -> bool {
+        if self.kept_bytes + bytes as u64 > self.limit {
+            self.dropped_lines += 1;
+            self.dropped_bytes += bytes as u64;
+            return false;
+        }
+        self.kept_bytes += bytes as u64;
+        true
+    }
+
+    pub fn line(&mut self, level: &'static str, message: String) {
+        if self.has_room(message.len()) {
+            tracing::debug!(target: "graft::plugin", level, "{message}");
+            self.lines.push(LogLine { level, message });
+        }
+    }
+
+    pub fn warn_record(&mut self, collection: &str, record_id: &str, message: String) {
+        self.warning_count += 1;
+        if self.has_room(collection.len() + record_id.len() + message.len()) {
+            self.warnings.push(RecordWarning {
+                collection: collection.to_string(),
+                record_id: record_id.to_string(),
+                message,
+            });
+        }
+    }
+
+    /// Add captured stdout or stderr as log lines.
+    pub fn captured(&mut self, level: &'static str, stream: &str, bytes: &[u8], dropped: u64) {
+        for line in String::from_utf8_lossy(bytes).lines() {
+            self.line(level, format!("[{stream}] {line}"));
+        }
+        if dropped > 0 {
+            self.dropped_bytes += dropped;
+            self.line("warn", format!("[{stream}] {dropped} more bytes dropped"));
+        }
+    }
+}
+
+fn level_name(level: log::Level) -> &'static str {
+    match level {
+        log::Level::Trace => "trace",
+        log::Level::Debug => "debug",
+        log::Level::Info => "info",
+        log::Level::Warn => "warn",
+        log::Level::Error => "error",
+    }
+}
+
+impl StepState {
+    /// The tenant storage and module scope for a storage call.
+    fn storage(&mut self) -> Result<(&mut dyn TenantStore, &str), StoreError> {
+        match self.store.as_deref_mut() {
+            Some(store) => Ok((store, self.module.as_str())),
+            None => Err(StoreError::Backend("storage is not available in this call".into())),
+        }
+    }
+}
+
+impl From<StoreError> for store::StoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchCollection(c) => store::StoreError::NoSuchCollection(c),
+            StoreError::InvalidName(m) => store::StoreError::InvalidName(m),
+            StoreError::InvalidDocument(m) => store::StoreError::InvalidDocument(m),
+            StoreError::UniqueViolation {
+                collection,
+                index,
+                record_id,
+            } => store::StoreError::UniqueViolation(store::UniqueViolation {
+                collection,
+                index,
+                record_id,
+            }),
+            StoreError::Backend(m) => store::StoreError::Other(m),
+        }
+    }
+}
+
+impl From<store::IndexSpec> for storage::IndexSpec {
+    fn from(spec: store::IndexSpec) -> Self {
+        storage::IndexSpec {
+            name: spec.name,
+            field: spec.field,
+            unique: spec.unique,
+            case_insensitive: spec.case_insensitive,
+        }
+    }
+}
+
+impl From<storage::IndexSpec> for store::IndexSpec {
+    fn from(spec: storage::IndexSpec) -> Self {
+        store::IndexSpec {
+            name: spec.name,
+            field: spec.field,
+            unique: spec.unique,
+            case_insensitive: spec.case_insensitive,
+        }
+    }
+}
+
+type Res<T> = Result<T, store::StoreError>;
+
+impl types::Host for StepState {}
+
+impl store::Host for StepState {
+    fn create_collection(&mut self, name: String) -> Res<bool> {
+        let (db, module) = self.storage()?;
+        Ok(db.create_collection(module, &name)?)
+    }
+
+    fn drop_collection(&mut self, name: String) -> Res<bool> {
+        let (db, module) = self.storage()?;
+        Ok(db.drop_collection(module, &name)?)
+    }
+
+    fn list_collections(&mut self) -> Vec<String> {
+        match self.storage() {
+            Ok((db, module)) => db.list_collections(module).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn create_index(&mut self, collection: String, spec: store::IndexSpec) -> Res<bool> {
+        let (db, module) = self.storage()?;
+        Ok(db.create_index(module, &collection, &spec.into())?)
+    }
+
+    fn drop_index(&mut self, collection: String, name: String) -> Res<bool> {
+        let (db, module) = self.storage()?;
+        Ok(db.drop_index(module, &collection, &name)?)
+    }
+
+    fn list_indexes(&mut self, collection: String) -> Res<Vec<store::IndexSpec>> {
+        let (db, module) = self.storage()?;
+        Ok(db.list_indexes(module, &collection)?.into_iter().map(Into::into).collect())
+    }
+
+    fn get(&mut self, collection: String, id: String) -> Res<Option<String>> {
+        let (db, module) = self.storage()?;
+        Ok(db.get(module, &collection, &id)?)
+    }
+
+    fn put(&mut self, collection: String, rec: types::Record) -> Res<bool> {
+        let (db, module) = self.storage()?;
+        let effect = db.put(module, &collection, &rec.id, &rec.doc)?;
+        self.writes.count(effect);
+        Ok(effect == WriteEffect::Inserted)
+    }
+
+    fn put_batch(&mut self, collection: String, recs: Vec<types::Record>) -> Res<u32> {
+        // The batch is all or nothing: the caller's transaction already
+        // covers the whole step, and a failed write fails the step.
+        let mut inserted = 0;
+        let mut writes = WriteCounts::default();
+        let (db, module) = self.storage()?;
+        for rec in &recs {
+            let effect = db.put(module, &collection, &rec.id, &rec.doc)?;
+            writes.count(effect);
+            inserted += u32::from(effect == WriteEffect::Inserted);
+        }
+        self.writes.add(writes);
+        Ok(inserted)
+    }
+
+    fn delete(&mut self, collection: String, id: String) -> Res<bool> {
+        let (db, module) = self.storage()?;
+        let deleted = db.delete(module, &collection, &id)?;
+        self.writes.deleted += u64::from(deleted);
+        Ok(deleted)
+    }
+
+    fn scan(&mut self, collection: String, after: Option<String>, limit: u32) -> Res<Vec<types::Record>> {
+        let (db, module) = self.storage()?;
+        let rows = db.scan(module, &collection, after.as_deref(), limit.min(100_000))?;
+        Ok(rows.into_iter().map(|(id, doc)| types::Record { id, doc }).collect())
+    }
+
+    fn count(&mut self, collection: String) -> Res<u64> {
+        let (db, module) = self.storage()?;
+        Ok(db.count(module, &collection)?)
+    }
+
+    fn update_all(&mut self, collection: String, changes: Vec<store::FieldChange>) -> Res<u64> {
+        let (db, module) = self.storage()?;
+        let mut changed = 0;
+        for change in changes {
+            let change = match change {
+                store::FieldChange::SetDefault((field, value)) => FieldChange::SetDefault { field, value },
+                store::FieldChange::Set((field, value)) => FieldChange::Set { field, value },
+                store::FieldChange::Remove(field) => FieldChange::Remove { field },
+                store::FieldChange::Rename((from, to)) => FieldChange::Rename { from, to },
+            };
+            changed += db.update_all(module, &collection, &change)?;
+        }
+        self.writes.updated += changed;
+        Ok(changed)
+    }
+}
+
+impl overlay::Host for StepState {
+    fn load(
+        &mut self,
+        collection: String,
+        kind: types::DataKind,
+        recs: Vec<types::Record>,
+    ) -> Result<overlay::LoadReport, store::StoreError> {
+        let kind = match kind {
+            types::DataKind::System => host_overlay::Kind::System,
+            types::DataKind::Reference => host_overlay::Kind::Reference,
+            types::DataKind::Sample => host_overlay::Kind::Sample,
+        };
+        let records: Vec<(String, String)> = recs.into_iter().map(|r| (r.id, r.doc)).collect();
+        let Some(db) = self.store.as_deref_mut() else {
+            return Err(store::StoreError::Other("storage is not available in this call".into()));
+        };
+        let outcome = host_overlay::load(db, &self.module, &collection, kind, &records)?;
+        self.writes.add(outcome.writes);
+        for skipped in outcome.skipped {
+            self.log.warn_record(&collection, &skipped.record_id, skipped.reason);
+        }
+        let r = outcome.report;
+        Ok(overlay::LoadReport {
+            inserted: r.inserted,
+            replaced: r.replaced,
+            unchanged: r.unchanged,
+            kept: r.kept,
+            skipped: r.skipped,
+        })
+    }
+}
+
+impl log::Host for StepState {
+    fn log(&mut self, level: log::Level, message: String) {
+        self.log.line(level_name(level), message);
+    }
+
+    fn warn_record(&mut self, collection: String, record_id: String, message: String) {
+        self.log.warn_record(&collection, &record_id, message);
+    }
+
+    fn progress(&mut self, done: u64, total: u64) {
+        if let Some(progress) = self.log.progress.as_mut() {
+            progress(done, total);
+        }
+    }
+}

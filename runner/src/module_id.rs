@@ -1,0 +1,172 @@
+//! Okapi module ids (`mod-users-19.4.5`) and the ordering of their versions.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A module id: the name is everything before the first `-<digit>`, the
+/// version everything after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleId {
+    pub name: String,
+    pub version: Version,
+}
+
+/// A module version: numeric components, then an optional pre-release
+/// (`1.0.0-SNAPSHOT.12`), which sorts below its release. Equal versions may
+/// be spelled differently (`1.0` and `1.0.0`).
+#[derive(Debug, Clone)]
+pub struct Version {
+    text: String,
+    numbers: Vec<u64>,
+    pre: Option<String>,
+}
+
+impl ModuleId {
+    /// Parse `name-version`; the error says what is wrong with the id.
+    pub fn parse(id: &str) -> Result<Self, String> {
+        let bytes = id.as_bytes();
+        let split = (1..bytes.len()).find(|&i| bytes[i - 1] == b'-' && bytes[i].is_ascii_digit());
+        let Some(split) = split else {
+            return Err(format!("module id {id:?} has no version: expected name-version, e.g. mod-users-19.4.5"));
+        };
+        let name = &id[..split - 1];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+            return Err(format!("module id {id:?}: the name {name:?} must be letters, digits, '-', '_' or '.'"));
+        }
+        Ok(ModuleId {
+            name: name.to_string(),
+            version: Version::parse(&id[split..]).map_err(|e| format!("module id {id:?}: {e}"))?,
+        })
+    }
+}
+
+impl fmt::Display for ModuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.name, self.version)
+    }
+}
+
+impl Version {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (release, pre) = match text.split_once('-') {
+            Some((release, pre)) => (release, Some(pre.to_string())),
+            None => (text, None),
+        };
+        let numbers = release
+            .split('.')
+            .map(|part| part.parse::<u64>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| format!("version {text:?} must be numbers joined by '.', e.g. 19.4.5"))?;
+        if pre.as_deref() == Some("") {
+            return Err(format!("version {text:?} ends with '-'"));
+        }
+        Ok(Version {
+            text: text.to_string(),
+            numbers,
+            pre,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let len = self.numbers.len().max(other.numbers.len());
+        for i in 0..len {
+            let a = self.numbers.get(i).copied().unwrap_or(0);
+            let b = other.numbers.get(i).copied().unwrap_or(0);
+            match a.cmp(&b) {
+                Ordering::Equal => continue,
+                unequal => return unequal,
+            }
+        }
+        match (&self.pre, &other.pre) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(a), Some(b)) => compare_pre(a, b),
+        }
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Semver pre-release order: dot-separated parts, numbers numerically and
+/// below words, a longer list above its prefix.
+fn compare_pre(a: &str, b: &str) -> Ordering {
+    let mut left = a.split('.');
+    let mut right = b.split('.');
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+                    (Ok(x), Ok(y)) => x.cmp(&y),
+                    (Ok(_), Err(_)) => Ordering::Less,
+                    (Err(_), Ok(_)) => Ordering::Greater,
+                    (Err(_), Err(_)) => x.cmp(y),
+                };
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> Version {
+        Version::parse(text).unwrap()
+    }
+
+    #[test]
+    fn name_is_before_first_dash_digit() {
+        let id = ModuleId::parse("mod-inventory-storage-30.0.5").unwrap();
+        assert_eq!(id.name, "mod-inventory-storage");
+        assert_eq!(id.version.as_str(), "30.0.5");
+        let id = ModuleId::parse("folio_users-11.0.1000991").unwrap();
+        assert_eq!(id.name, "folio_users");
+    }
+
+    #[test]
+    fn ordering() {
+        assert!(v("2.0.0") > v("1.10.0"));
+        assert!(v("1.10.0") > v("1.9.9"));
+        assert!(v("1.0.0") > v("1.0.0-SNAPSHOT"));
+        assert!(v("1.0.0-SNAPSHOT.12") > v("1.0.0-SNAPSHOT.9"));
+        assert!(v("19.4.5") > v("19.4"));
+        assert_eq!(v("1.0").cmp(&v("1.0.0")), Ordering::Equal);
+    }
+
+    #[test]
+    fn bad_ids_say_why() {
+        assert!(ModuleId::parse("mod-users").unwrap_err().contains("no version"));
+        assert!(ModuleId::parse("mod-users-1.x").unwrap_err().contains("numbers"));
+    }
+}

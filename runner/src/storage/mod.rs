@@ -1,0 +1,190 @@
+//! Tenant storage: a module's collections of (id, JSON document) records and
+//! the runner's metadata, behind one trait so that backends (SQLite now,
+//! PostgreSQL next) are interchangeable.
+//!
+//! A `TenantStore` is one tenant's database. Everything a module's install
+//! writes, data and metadata alike, happens between `begin` and `commit`, so
+//! a failure anywhere is undone by `rollback`.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Why a storage call failed. The variants mirror the contract's
+/// `store-error`, so plugins can react to them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no collection {0}")]
+    NoSuchCollection(String),
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    #[error("invalid document: {0}")]
+    InvalidDocument(String),
+    #[error("record {record_id} breaks unique index {index} of {collection}")]
+    UniqueViolation {
+        collection: String,
+        index: String,
+        record_id: String,
+    },
+    #[error("storage: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An index on one field (a dotted path) of a collection's documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexSpec {
+    pub name: String,
+    pub field: String,
+    pub unique: bool,
+    pub case_insensitive: bool,
+}
+
+/// A set-based change applied to every record of a collection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldChange {
+    /// Set the field to the JSON value where it is missing.
+    SetDefault { field: String, value: String },
+    /// Set the field to the JSON value on every record.
+    Set { field: String, value: String },
+    /// Remove the field.
+    Remove { field: String },
+    /// Move the value at `from` to `to`.
+    Rename { from: String, to: String },
+}
+
+/// What a write did to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteEffect {
+    Inserted,
+    Replaced,
+    /// The stored document already was exactly this one.
+    Unchanged,
+}
+
+/// A module as the tenant has it enabled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnabledModule {
+    pub name: String,
+    pub module_id: String,
+    pub enabled: bool,
+    pub updated_at: String,
+}
+
+/// One step of an install job, as recorded with the data it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub job_id: String,
+    pub module_name: String,
+    pub step: String,
+    pub module_from: Option<String>,
+    pub module_to: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub duration_ms: u64,
+    pub plugin_sha256: String,
+    pub at: String,
+}
+
+/// Everything a tenant's database holds, in a form that compares equal
+/// exactly when the data and metadata are equal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dump {
+    /// module -> collection -> (indexes, id -> document)
+    pub collections: BTreeMap<String, BTreeMap<String, CollectionDump>>,
+    pub modules: Vec<EnabledModule>,
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollectionDump {
+    pub indexes: Vec<IndexSpec>,
+    pub records: BTreeMap<String, serde_json::Value>,
+}
+
+/// One tenant's database. Collection calls are scoped by module name: a
+/// module can only name its own collections.
+pub trait TenantStore: Send {
+    /// The tenant this store belongs to.
+    fn tenant(&self) -> &str;
+
+    /// Start a transaction; everything until `commit` or `rollback` is one unit.
+    fn begin(&mut self) -> StoreResult<()>;
+    fn commit(&mut self) -> StoreResult<()>;
+    fn rollback(&mut self) -> StoreResult<()>;
+
+    fn create_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool>;
+    fn drop_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool>;
+    fn list_collections(&mut self, module: &str) -> StoreResult<Vec<String>>;
+    fn create_index(&mut self, module: &str, collection: &str, spec: &IndexSpec) -> StoreResult<bool>;
+    fn drop_index(&mut self, module: &str, collection: &str, name: &str) -> StoreResult<bool>;
+    fn list_indexes(&mut self, module: &str, collection: &str) -> StoreResult<Vec<IndexSpec>>;
+
+    fn get(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<Option<String>>;
+    fn put(&mut self, module: &str, collection: &str, id: &str, doc: &str) -> StoreResult<WriteEffect>;
+    /// Insert the record only if no record has this id.
+    fn insert_if_absent(&mut self, module: &str, collection: &str, id: &str, doc: &str) -> StoreResult<bool>;
+    fn delete(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<bool>;
+    /// Up to `limit` records with ids after `after`, in id order.
+    fn scan(
+        &mut self,
+        module: &str,
+        collection: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
+    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64>;
+    /// Apply one set-based change to every record; returns the records changed.
+    fn update_all(&mut self, module: &str, collection: &str, change: &FieldChange) -> StoreResult<u64>;
+
+    fn modules(&mut self) -> StoreResult<Vec<EnabledModule>>;
+    fn set_module(&mut self, name: &str, module_id: &str, enabled: bool) -> StoreResult<()>;
+    fn add_history(&mut self, entry: &HistoryEntry) -> StoreResult<()>;
+    fn history(&mut self) -> StoreResult<Vec<HistoryEntry>>;
+
+    /// All data and metadata, for comparisons and fixtures.
+    fn dump(&mut self) -> StoreResult<Dump>;
+}
+
+/// Checks a collection or index name: what a plugin passes is used in
+/// table names, so only plain names are allowed.
+pub fn check_name(kind: &str, name: &str) -> StoreResult<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidName(format!(
+            "{kind} name {name:?}: use 1 to 63 letters, digits, '-' or '_', starting with a letter"
+        )))
+    }
+}
+
+/// Checks a dotted field path such as `personal.email`.
+pub fn check_field(field: &str) -> StoreResult<()> {
+    let ok = !field.is_empty()
+        && field.split('.').all(|part| {
+            part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidName(format!(
+            "field path {field:?}: use names of letters, digits and '_' joined by '.'"
+        )))
+    }
+}
+
+/// The current time as RFC 3339, for metadata.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

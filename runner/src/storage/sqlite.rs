@@ -1,0 +1,610 @@
+//! The embedded default backend: one SQLite database file per tenant.
+//!
+//! A collection is a table `(id TEXT PRIMARY KEY, doc TEXT)` whose `doc` must
+//! be a JSON object (a CHECK constraint, so even the runner cannot store
+//! anything else); indexes are expression indexes on `json_extract`.
+//! The runner's metadata lives in `graft_*` tables of the same file, so it
+//! commits and rolls back with the data it describes.
+
+use super::*;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use std::collections::HashMap;
+use std::path::Path;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS graft_tenant (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graft_modules (
+    name TEXT PRIMARY KEY,
+    module_id TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graft_history (
+    seq INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    module_name TEXT NOT NULL,
+    step TEXT NOT NULL,
+    module_from TEXT,
+    module_to TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    inserted INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    plugin_sha256 TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graft_collections (
+    module TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    table_name TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (module, collection)
+);
+CREATE TABLE IF NOT EXISTS graft_indexes (
+    module TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    name TEXT NOT NULL,
+    field TEXT NOT NULL,
+    is_unique INTEGER NOT NULL,
+    case_insensitive INTEGER NOT NULL,
+    sql_name TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (module, collection, name)
+);
+";
+
+pub struct SqliteStore {
+    conn: Connection,
+    tenant: String,
+    /// (module, collection) -> table; cleared on rollback, since a rolled
+    /// back transaction may have created or dropped tables.
+    tables: HashMap<(String, String), String>,
+}
+
+impl SqliteStore {
+    /// Create the database of a new tenant; fails if the file exists.
+    pub fn create(path: &Path, tenant: &str) -> anyhow::Result<Self> {
+        if path.exists() {
+            anyhow::bail!("tenant {tenant} already exists ({})", path.display());
+        }
+        let conn = Connection::open(path)?;
+        let store = Self::init(conn, tenant)?;
+        store.conn.execute(
+            "INSERT INTO graft_tenant (key, value) VALUES ('tenant', ?1), ('created_at', ?2)",
+            params![tenant, now()],
+        )?;
+        Ok(store)
+    }
+
+    /// Open the database of an existing tenant.
+    pub fn open(path: &Path, tenant: &str) -> anyhow::Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| anyhow::anyhow!("cannot open the database of tenant {tenant} ({}): {e}", path.display()))?;
+        Self::init(conn, tenant)
+    }
+
+    fn init(conn: Connection, tenant: &str) -> anyhow::Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore {
+            conn,
+            tenant: tenant.to_string(),
+            tables: HashMap::new(),
+        })
+    }
+
+    fn table(&mut self, module: &str, collection: &str) -> StoreResult<String> {
+        self.find_table(module, collection)?
+            .ok_or_else(|| StoreError::NoSuchCollection(collection.to_string()))
+    }
+
+    fn find_table(&mut self, module: &str, collection: &str) -> StoreResult<Option<String>> {
+        let key = (module.to_string(), collection.to_string());
+        if let Some(table) = self.tables.get(&key) {
+            return Ok(Some(table.clone()));
+        }
+        let table: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT table_name FROM graft_collections WHERE module = ?1 AND collection = ?2",
+                params![module, collection],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        if let Some(table) = &table {
+            self.tables.insert(key, table.clone());
+        }
+        Ok(table)
+    }
+
+    /// Map a failed write to the contract's error, naming the index by the
+    /// name the module gave it.
+    fn write_error(&self, e: rusqlite::Error, module: &str, collection: &str, id: &str) -> StoreError {
+        if let rusqlite::Error::SqliteFailure(code, Some(message)) = &e {
+            if code.code == ErrorCode::ConstraintViolation {
+                if let Some(sql_name) = message.strip_prefix("UNIQUE constraint failed: index '") {
+                    let sql_name = sql_name.trim_end_matches('\'');
+                    let index = self
+                        .conn
+                        .query_row(
+                            "SELECT name FROM graft_indexes WHERE module = ?1 AND sql_name = ?2",
+                            params![module, sql_name],
+                            |row| row.get::<_, String>(0),
+                        )
+                        .unwrap_or_else(|_| sql_name.to_string());
+                    return StoreError::UniqueViolation {
+                        collection: collection.to_string(),
+                        index,
+                        record_id: id.to_string(),
+                    };
+                }
+                if message.starts_with("CHECK constraint failed") {
+                    return StoreError::InvalidDocument(format!("record {id}: the document is not a JSON object"));
+                }
+            }
+        }
+        backend(e)
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Table and index names derived from what modules call them.
+fn sql_ident(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+        .collect::<Vec<_>>()
+        .join("__")
+}
+
+/// `personal.email` -> `$.personal.email` (the path was checked by `check_field`).
+fn json_path(field: &str) -> String {
+    format!("$.{field}")
+}
+
+fn index_expression(spec: &IndexSpec) -> String {
+    let extract = format!("json_extract(doc, '{}')", json_path(&spec.field));
+    if spec.case_insensitive {
+        format!("lower({extract})")
+    } else {
+        extract
+    }
+}
+
+fn check_id(id: &str) -> StoreResult<()> {
+    if id.is_empty() || id.len() > 255 {
+        return Err(StoreError::InvalidName(format!("record id {id:?}: use 1 to 255 characters")));
+    }
+    Ok(())
+}
+
+impl TenantStore for SqliteStore {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    fn begin(&mut self) -> StoreResult<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)
+    }
+
+    fn commit(&mut self) -> StoreResult<()> {
+        self.conn.execute_batch("COMMIT").map_err(backend)
+    }
+
+    fn rollback(&mut self) -> StoreResult<()> {
+        self.tables.clear();
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch("ROLLBACK").map_err(backend)
+    }
+
+    fn create_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool> {
+        check_name("collection", collection)?;
+        if self.find_table(module, collection)?.is_some() {
+            return Ok(false);
+        }
+        // Two names may map to one identifier (`a-b`, `a_b`): number the later ones.
+        let base = sql_ident(&[module, collection]);
+        let mut table = base.clone();
+        let mut n = 1;
+        while self
+            .conn
+            .query_row("SELECT 1 FROM graft_collections WHERE table_name = ?1", [&table], |_| Ok(()))
+            .optional()
+            .map_err(backend)?
+            .is_some()
+        {
+            n += 1;
+            table = format!("{base}_{n}");
+        }
+        self.conn
+            .execute_batch(&format!(
+                "CREATE TABLE \"{table}\" (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    doc TEXT NOT NULL CHECK (json_valid(doc) AND json_type(doc) = 'object')
+                ) WITHOUT ROWID"
+            ))
+            .map_err(backend)?;
+        self.conn
+            .execute(
+                "INSERT INTO graft_collections (module, collection, table_name) VALUES (?1, ?2, ?3)",
+                params![module, collection, table],
+            )
+            .map_err(backend)?;
+        self.tables.insert((module.into(), collection.into()), table);
+        Ok(true)
+    }
+
+    fn drop_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool> {
+        let Some(table) = self.find_table(module, collection)? else {
+            return Ok(false);
+        };
+        self.conn.execute_batch(&format!("DROP TABLE \"{table}\"")).map_err(backend)?;
+        self.conn
+            .execute(
+                "DELETE FROM graft_indexes WHERE module = ?1 AND collection = ?2",
+                params![module, collection],
+            )
+            .map_err(backend)?;
+        self.conn
+            .execute(
+                "DELETE FROM graft_collections WHERE module = ?1 AND collection = ?2",
+                params![module, collection],
+            )
+            .map_err(backend)?;
+        self.tables.remove(&(module.to_string(), collection.to_string()));
+        Ok(true)
+    }
+
+    fn list_collections(&mut self, module: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT collection FROM graft_collections WHERE module = ?1 ORDER BY collection")
+            .map_err(backend)?;
+        let rows = stmt.query_map([module], |row| row.get(0)).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn create_index(&mut self, module: &str, collection: &str, spec: &IndexSpec) -> StoreResult<bool> {
+        check_name("index", &spec.name)?;
+        check_field(&spec.field)?;
+        let table = self.table(module, collection)?;
+        if let Some(existing) = self.list_indexes(module, collection)?.into_iter().find(|i| i.name == spec.name) {
+            if &existing == spec {
+                return Ok(false);
+            }
+            return Err(StoreError::InvalidName(format!(
+                "index {} of {collection} exists with another definition: drop it first",
+                spec.name
+            )));
+        }
+        let sql_name = sql_ident(&["ix", &table, &spec.name]);
+        let unique = if spec.unique { "UNIQUE " } else { "" };
+        let created = self.conn.execute_batch(&format!(
+            "CREATE {unique}INDEX \"{sql_name}\" ON \"{table}\" ({})",
+            index_expression(spec)
+        ));
+        if let Err(e) = created {
+            // SQLite names the table's columns, not the index, when existing rows collide.
+            if let rusqlite::Error::SqliteFailure(code, _) = &e {
+                if code.code == ErrorCode::ConstraintViolation {
+                    return Err(StoreError::UniqueViolation {
+                        collection: collection.to_string(),
+                        index: spec.name.clone(),
+                        record_id: String::new(),
+                    });
+                }
+            }
+            return Err(backend(e));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO graft_indexes (module, collection, name, field, is_unique, case_insensitive, sql_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![module, collection, spec.name, spec.field, spec.unique, spec.case_insensitive, sql_name],
+            )
+            .map_err(backend)?;
+        Ok(true)
+    }
+
+    fn drop_index(&mut self, module: &str, collection: &str, name: &str) -> StoreResult<bool> {
+        self.table(module, collection)?;
+        let sql_name: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sql_name FROM graft_indexes WHERE module = ?1 AND collection = ?2 AND name = ?3",
+                params![module, collection, name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        let Some(sql_name) = sql_name else {
+            return Ok(false);
+        };
+        self.conn.execute_batch(&format!("DROP INDEX \"{sql_name}\"")).map_err(backend)?;
+        self.conn
+            .execute(
+                "DELETE FROM graft_indexes WHERE module = ?1 AND collection = ?2 AND name = ?3",
+                params![module, collection, name],
+            )
+            .map_err(backend)?;
+        Ok(true)
+    }
+
+    fn list_indexes(&mut self, module: &str, collection: &str) -> StoreResult<Vec<IndexSpec>> {
+        self.table(module, collection)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name, field, is_unique, case_insensitive FROM graft_indexes
+                 WHERE module = ?1 AND collection = ?2 ORDER BY name",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![module, collection], |row| {
+                Ok(IndexSpec {
+                    name: row.get(0)?,
+                    field: row.get(1)?,
+                    unique: row.get(2)?,
+                    case_insensitive: row.get(3)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn get(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<Option<String>> {
+        let table = self.table(module, collection)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT doc FROM \"{table}\" WHERE id = ?1"))
+            .map_err(backend)?;
+        stmt.query_row([id], |row| row.get(0)).optional().map_err(backend)
+    }
+
+    fn put(&mut self, module: &str, collection: &str, id: &str, doc: &str) -> StoreResult<WriteEffect> {
+        check_id(id)?;
+        let table = self.table(module, collection)?;
+        // An update first: a migration mostly rewrites records that exist,
+        // and this way that costs one statement.
+        let updated = self
+            .conn
+            .prepare_cached(&format!("UPDATE \"{table}\" SET doc = ?2 WHERE id = ?1 AND doc IS NOT ?2"))
+            .and_then(|mut stmt| stmt.execute(params![id, doc]))
+            .map_err(|e| self.write_error(e, module, collection, id))?;
+        if updated == 1 {
+            return Ok(WriteEffect::Replaced);
+        }
+        if self.insert_if_absent(module, collection, id, doc)? {
+            Ok(WriteEffect::Inserted)
+        } else {
+            Ok(WriteEffect::Unchanged)
+        }
+    }
+
+    fn insert_if_absent(&mut self, module: &str, collection: &str, id: &str, doc: &str) -> StoreResult<bool> {
+        check_id(id)?;
+        let table = self.table(module, collection)?;
+        let inserted = self
+            .conn
+            .prepare_cached(&format!(
+                "INSERT INTO \"{table}\" (id, doc) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING"
+            ))
+            .and_then(|mut stmt| stmt.execute(params![id, doc]))
+            .map_err(|e| self.write_error(e, module, collection, id))?;
+        Ok(inserted == 1)
+    }
+
+    fn delete(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<bool> {
+        let table = self.table(module, collection)?;
+        let deleted = self
+            .conn
+            .prepare_cached(&format!("DELETE FROM \"{table}\" WHERE id = ?1"))
+            .and_then(|mut stmt| stmt.execute([id]))
+            .map_err(backend)?;
+        Ok(deleted == 1)
+    }
+
+    fn scan(
+        &mut self,
+        module: &str,
+        collection: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let table = self.table(module, collection)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT id, doc FROM \"{table}\" WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2"
+            ))
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![after, limit], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
+        let table = self.table(module, collection)?;
+        self.conn
+            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |row| row.get(0))
+            .map_err(backend)
+    }
+
+    fn update_all(&mut self, module: &str, collection: &str, change: &FieldChange) -> StoreResult<u64> {
+        let table = self.table(module, collection)?;
+        let (sql, value) = match change {
+            FieldChange::SetDefault { field, value } => {
+                check_field(field)?;
+                let path = json_path(field);
+                (
+                    format!("UPDATE \"{table}\" SET doc = json_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL"),
+                    Some(value),
+                )
+            }
+            FieldChange::Set { field, value } => {
+                check_field(field)?;
+                let path = json_path(field);
+                (
+                    format!(
+                        "UPDATE \"{table}\" SET doc = json_set(doc, '{path}', json(?1))
+                         WHERE doc IS NOT json_set(doc, '{path}', json(?1))"
+                    ),
+                    Some(value),
+                )
+            }
+            FieldChange::Remove { field } => {
+                check_field(field)?;
+                let path = json_path(field);
+                (
+                    format!("UPDATE \"{table}\" SET doc = json_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL"),
+                    None,
+                )
+            }
+            FieldChange::Rename { from, to } => {
+                check_field(from)?;
+                check_field(to)?;
+                let (from, to) = (json_path(from), json_path(to));
+                (
+                    format!(
+                        "UPDATE \"{table}\" SET doc = json_remove(json_set(doc, '{to}', doc -> '{from}'), '{from}')
+                         WHERE json_type(doc, '{from}') IS NOT NULL"
+                    ),
+                    None,
+                )
+            }
+        };
+        if let Some(value) = value {
+            serde_json::from_str::<serde_json::Value>(value)
+                .map_err(|e| StoreError::InvalidDocument(format!("value {value:?} is not JSON: {e}")))?;
+        }
+        let changed = match value {
+            Some(value) => self.conn.execute(&sql, [value]),
+            None => self.conn.execute(&sql, []),
+        }
+        .map_err(|e| self.write_error(e, module, collection, "(set-based update)"))?;
+        Ok(changed as u64)
+    }
+
+    fn modules(&mut self) -> StoreResult<Vec<EnabledModule>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, module_id, enabled, updated_at FROM graft_modules ORDER BY name")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(EnabledModule {
+                    name: row.get(0)?,
+                    module_id: row.get(1)?,
+                    enabled: row.get(2)?,
+                    updated_at: row.get(3)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn set_module(&mut self, name: &str, module_id: &str, enabled: bool) -> StoreResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO graft_modules (name, module_id, enabled, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET module_id = ?2, enabled = ?3, updated_at = ?4",
+                params![name, module_id, enabled, now()],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn add_history(&mut self, e: &HistoryEntry) -> StoreResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO graft_history (job_id, module_name, step, module_from, module_to, outcome, detail,
+                    inserted, updated, deleted, duration_ms, plugin_sha256, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    e.job_id, e.module_name, e.step, e.module_from, e.module_to, e.outcome, e.detail,
+                    e.inserted, e.updated, e.deleted, e.duration_ms, e.plugin_sha256, e.at
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn history(&mut self) -> StoreResult<Vec<HistoryEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT job_id, module_name, step, module_from, module_to, outcome, detail,
+                    inserted, updated, deleted, duration_ms, plugin_sha256, at
+                 FROM graft_history ORDER BY seq",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(HistoryEntry {
+                    job_id: row.get(0)?,
+                    module_name: row.get(1)?,
+                    step: row.get(2)?,
+                    module_from: row.get(3)?,
+                    module_to: row.get(4)?,
+                    outcome: row.get(5)?,
+                    detail: row.get(6)?,
+                    inserted: row.get(7)?,
+                    updated: row.get(8)?,
+                    deleted: row.get(9)?,
+                    duration_ms: row.get(10)?,
+                    plugin_sha256: row.get(11)?,
+                    at: row.get(12)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn dump(&mut self) -> StoreResult<Dump> {
+        let registered: Vec<(String, String)> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT module, collection FROM graft_collections ORDER BY module, collection")
+                .map_err(backend)?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        let mut collections: BTreeMap<String, BTreeMap<String, CollectionDump>> = BTreeMap::new();
+        for (module, collection) in registered {
+            let indexes = self.list_indexes(&module, &collection)?;
+            let mut records = BTreeMap::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = self.scan(&module, &collection, after.as_deref(), 10_000)?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                for (id, doc) in page {
+                    let value = serde_json::from_str(&doc).map_err(|e| StoreError::InvalidDocument(e.to_string()))?;
+                    records.insert(id, value);
+                }
+            }
+            collections
+                .entry(module)
+                .or_default()
+                .insert(collection, CollectionDump { indexes, records });
+        }
+        Ok(Dump {
+            collections,
+            modules: self.modules()?,
+            history: self.history()?,
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! The tenants of a data directory: one SQLite database file each, under
+//! `<data-dir>/tenants/<tenant>.sqlite`.
+
+use crate::storage::{SqliteStore, TenantStore};
+use anyhow::{bail, Context as _, Result};
+use std::path::{Path, PathBuf};
+
+pub struct Tenants {
+    dir: PathBuf,
+}
+
+const EXTENSION: &str = "sqlite";
+
+impl Tenants {
+    pub fn new(data_dir: &Path) -> Self {
+        Tenants {
+            dir: data_dir.join("tenants"),
+        }
+    }
+
+    /// Create a tenant's database; fails if it exists.
+    pub fn create(&self, tenant: &str) -> Result<()> {
+        check_tenant_id(tenant)?;
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("{}: cannot create", self.dir.display()))?;
+        SqliteStore::create(&self.path(tenant), tenant)?;
+        Ok(())
+    }
+
+    /// Open a tenant's database; the error says how to create a missing one.
+    pub fn open(&self, tenant: &str) -> Result<Box<dyn TenantStore>> {
+        check_tenant_id(tenant)?;
+        let path = self.path(tenant);
+        if !path.exists() {
+            bail!(
+                "unknown tenant {tenant}: no database at {}; create it with `graft tenant create {tenant}`",
+                path.display()
+            );
+        }
+        Ok(Box::new(SqliteStore::open(&path, tenant)?))
+    }
+
+    /// Every tenant, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(Vec::new());
+        };
+        let mut tenants: Vec<String> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == EXTENSION))
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        tenants.sort();
+        Ok(tenants)
+    }
+
+    pub fn path(&self, tenant: &str) -> PathBuf {
+        self.dir.join(format!("{tenant}.{EXTENSION}"))
+    }
+}
+
+/// Okapi tenant ids: a letter, then letters, digits or `_`, lower case.
+pub fn check_tenant_id(tenant: &str) -> Result<()> {
+    let ok = (1..=63).contains(&tenant.len())
+        && tenant.starts_with(|c: char| c.is_ascii_lowercase())
+        && tenant.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        bail!("invalid tenant id {tenant:?}: use a lower-case letter, then lower-case letters, digits or '_' (at most 63)");
+    }
+    Ok(())
+}
