@@ -170,7 +170,7 @@ impl Installer<'_> {
 
     fn plan(&self, id: &ModuleId, enabled: &[EnabledModule]) -> Result<PlannedModule> {
         let package = self.catalog.find(id)?;
-        let target = self.load_checked(&package)?;
+        let (target, _) = self.load_checked(&package)?;
         let current = enabled
             .iter()
             .find(|m| m.name == id.name && m.enabled)
@@ -186,7 +186,16 @@ impl Installer<'_> {
                     let newer = self.catalog.find(current).map_err(|e| {
                         anyhow!("downgrading {} to {id} needs the package of the enabled {current}: {e}", id.name)
                     })?;
-                    (Action::Downgrade, Some(self.load_checked(&newer)?))
+                    let (plugin, described) = self.load_checked(&newer)?;
+                    if !described.rolls_back_to.iter().any(|r| r == id.version.as_str()) {
+                        let can = if described.rolls_back_to.is_empty() {
+                            "no release".to_string()
+                        } else {
+                            described.rolls_back_to.join(", ")
+                        };
+                        bail!("cannot downgrade {} from {current} to {id}: its plugin can roll back to {can}", id.name);
+                    }
+                    (Action::Downgrade, Some(plugin))
                 }
             },
         };
@@ -199,7 +208,7 @@ impl Installer<'_> {
     }
 
     /// Load a plugin and check that it says it is what its descriptor says.
-    fn load_checked(&self, package: &crate::package::Package) -> Result<Plugin> {
+    fn load_checked(&self, package: &crate::package::Package) -> Result<(Plugin, wit::Description)> {
         let plugin = self.host.load(package)?;
         let described = self.host.describe(&plugin, &self.limits.for_module(&package.limits))?;
         let id = &package.id;
@@ -212,7 +221,7 @@ impl Installer<'_> {
                 described.release
             );
         }
-        Ok(plugin)
+        Ok((plugin, described))
     }
 
     fn run_module(
@@ -343,7 +352,10 @@ impl Installer<'_> {
                     wit::StoredState::Unrecognised(what) => format!("unrecognised: {what}"),
                 }),
                 Step::Upgrade => migration.call_upgrade(store, context)?.map(outcome_name),
-                Step::Rollback => migration.call_rollback(store, context)?.map(outcome_name),
+                // A rollback's "upgraded" (it changed the data) reads as what it did.
+                Step::Rollback => migration
+                    .call_rollback(store, context)?
+                    .map(|o| if o == wit::Outcome::Upgraded { "downgraded".to_string() } else { outcome_name(o) }),
                 Step::Load(kind) => migration.call_load_data(store, context, kind)?.map(outcome_name),
             })
         })
