@@ -20,7 +20,12 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    for watched in ["plugins", "wit", "sample-modules/packages", "tests/packages"] {
+    for watched in [
+        "plugins",
+        "wit",
+        "sample-modules/packages",
+        "tests/packages",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     // A different target dir than the outer build's: no lock contention, and
@@ -32,7 +37,10 @@ fn main() {
 
     ensure_wasm_target();
     let sets = [
-        (root.join("sample-modules/packages"), out_dir.join("sample-modules")),
+        (
+            root.join("sample-modules/packages"),
+            out_dir.join("sample-modules"),
+        ),
         (root.join("tests/packages"), out_dir.join("test-packages")),
     ];
     let mut built: BTreeMap<(String, Vec<String>), PathBuf> = BTreeMap::new();
@@ -58,13 +66,19 @@ fn ensure_wasm_target() {
         .args(["--print", "target-libdir", "--target", TARGET])
         .output()
         .ok()
-        .and_then(|o| o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string()))
+        .and_then(|o| {
+            o.status
+                .success()
+                .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        })
         .is_some_and(|dir| Path::new(&dir).exists());
     if has_target {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup (needed to build the sample plugins)");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     if !matches!(status, Ok(s) if s.success()) {
         panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed: install it and build again");
     }
@@ -75,10 +89,16 @@ fn read_plugin_source(package: &Path) -> (String, Vec<String>) {
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let json: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let krate = json["crate"].as_str().unwrap_or_else(|| panic!("{}: no \"crate\"", path.display()));
+    let krate = json["crate"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: no \"crate\"", path.display()));
     let features = json["features"]
         .as_array()
-        .map(|f| f.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+        .map(|f| {
+            f.iter()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     (krate.to_string(), features)
 }
@@ -93,19 +113,36 @@ fn build_plugin(root: &Path, target_dir: &Path, krate: &str, features: &[String]
         cmd.args(["--features", &features.join(",")]);
     }
     // The outer build's flags are for the host, not for the guests.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
         cmd.env_remove(var);
     }
     for (var, _) in env::vars() {
-        if var.starts_with("CARGO_PROFILE_") || var.starts_with("CARGO_FEATURE_") || var.starts_with("CARGO_CFG_") {
+        if var.starts_with("CARGO_PROFILE_")
+            || var.starts_with("CARGO_FEATURE_")
+            || var.starts_with("CARGO_CFG_")
+        {
             cmd.env_remove(var);
         }
     }
     let status = cmd.status().expect("cannot run cargo to build the plugins");
-    assert!(status.success(), "building plugin {krate} (features {features:?}) failed");
+    assert!(
+        status.success(),
+        "building plugin {krate} (features {features:?}) failed"
+    );
     // Each feature set overwrites the same file name: copy it out at once.
-    let artifact = target_dir.join(TARGET).join("release").join(format!("{}.wasm", krate.replace('-', "_")));
-    let keep = target_dir.join("graft-built").join(format!("{krate}-{}.wasm", features.join("+")));
+    let artifact = target_dir
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", krate.replace('-', "_")));
+    let keep = target_dir
+        .join("graft-built")
+        .join(format!("{krate}-{}.wasm", features.join("+")));
     fs::create_dir_all(keep.parent().unwrap()).unwrap();
     fs::copy(&artifact, &keep).unwrap_or_else(|e| panic!("{}: {e}", artifact.display()));
     keep

@@ -36,7 +36,12 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 )]
 pub struct Cli {
     /// Where tenant databases, the journal and the plugin cache live.
-    #[arg(long, global = true, default_value = "graft-data", env = "GRAFT_DATA_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "graft-data",
+        env = "GRAFT_DATA_DIR"
+    )]
     pub data_dir: PathBuf,
 
     /// Folder of module packages (one sub-folder per module release);
@@ -171,13 +176,18 @@ pub fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GRAFT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 impl LimitArgs {
     fn limits(&self) -> Result<Limits> {
         if !(self.deadline_secs.is_finite() && self.deadline_secs > 0.0) {
-            return Err(anyhow!("--deadline-secs must be a positive number of seconds"));
+            return Err(anyhow!(
+                "--deadline-secs must be a positive number of seconds"
+            ));
         }
         Ok(Limits {
             deadline: Duration::from_secs_f64(self.deadline_secs),
@@ -195,7 +205,12 @@ fn modules_dir(cli: &Cli) -> PathBuf {
 }
 
 fn open(cli: &Cli) -> Result<Graft> {
-    Graft::open(&cli.data_dir, &modules_dir(cli), cli.limits.limits()?, cli.limits.stack_kb << 10)
+    Graft::open(
+        &cli.data_dir,
+        &modules_dir(cli),
+        cli.limits.limits()?,
+        cli.limits.stack_kb << 10,
+    )
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -256,7 +271,12 @@ fn open_demo(cli: &Cli) -> Result<Graft> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let dir = cli.data_dir.join(format!("demo-{stamp}"));
-    Graft::open(&dir, &modules_dir(cli), cli.limits.limits()?, cli.limits.stack_kb << 10)
+    Graft::open(
+        &dir,
+        &modules_dir(cli),
+        cli.limits.limits()?,
+        cli.limits.stack_kb << 10,
+    )
 }
 
 /// A progress bar per step that reports progress, drawn on stderr when it is
@@ -267,9 +287,11 @@ pub fn progress_bars() -> ProgressFactory {
         let mut bar: Option<ProgressBar> = None;
         Some(Box::new(move |done: u64, total: u64| {
             let bar = bar.get_or_insert_with(|| {
-                let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} records ({per_sec}, {eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> ");
+                let style = ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {pos}/{len} records ({per_sec}, {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
                 ProgressBar::new(total)
                     .with_style(style)
                     .with_message(label.clone())

@@ -36,36 +36,72 @@ pub fn run(graft: &Graft, users: u64, json: bool) -> Result<ExitCode> {
     };
     let mut jobs: Vec<(String, TenantReport)> = Vec::new();
     for tenant in TENANTS {
-        jobs.push((format!("install 1.0.0 + reference + {users} users"), graft.install(tenant, &[id("mod-users-1.0.0")?], &first_install)?));
+        jobs.push((
+            format!("install 1.0.0 + reference + {users} users"),
+            graft.install(tenant, &[id("mod-users-1.0.0")?], &first_install)?,
+        ));
     }
     for tenant in TENANTS {
-        jobs.push(("upgrade to 2.0.0".into(), graft.install(tenant, &[id("mod-users-2.0.0")?], &plain)?));
+        jobs.push((
+            "upgrade to 2.0.0".into(),
+            graft.install(tenant, &[id("mod-users-2.0.0")?], &plain)?,
+        ));
     }
-    jobs.push(("downgrade to 1.1.0".into(), graft.install(TENANTS[2], &[id("mod-users-1.1.0")?], &plain)?));
+    jobs.push((
+        "downgrade to 1.1.0".into(),
+        graft.install(TENANTS[2], &[id("mod-users-1.1.0")?], &plain)?,
+    ));
     let ok = jobs.iter().all(|(_, report)| report.ok);
 
     if json {
-        let reports: Vec<_> = jobs.iter().map(|(what, report)| json!({ "what": what, "report": report })).collect();
+        let reports: Vec<_> = jobs
+            .iter()
+            .map(|(what, report)| json!({ "what": what, "report": report }))
+            .collect();
         print_json(&json!({ "data_dir": graft.data_dir, "ok": ok, "jobs": reports }));
     } else {
         let mut rows = Vec::new();
         for (what, report) in &jobs {
             for module in &report.modules {
-                let main = module.steps.iter().find(|s| s.step == "upgrade" || s.step == "rollback");
+                let main = module
+                    .steps
+                    .iter()
+                    .find(|s| s.step == "upgrade" || s.step == "rollback");
                 let changed: u64 = module.steps.iter().map(|s| s.writes.total()).sum();
                 let time: u64 = module.steps.iter().map(|s| s.usage.duration_ms).sum();
                 rows.push(vec![
                     report.tenant.clone(),
                     what.clone(),
-                    format!("{} -> {}", module.from.as_deref().unwrap_or("(none)"), module.to),
-                    main.map(|s| s.outcome.clone()).unwrap_or_else(|| "failed".into()),
-                    module.steps.iter().map(|s| format!("{}:{}", s.step, s.outcome)).collect::<Vec<_>>().join(" "),
+                    format!(
+                        "{} -> {}",
+                        module.from.as_deref().unwrap_or("(none)"),
+                        module.to
+                    ),
+                    main.map(|s| s.outcome.clone())
+                        .unwrap_or_else(|| "failed".into()),
+                    module
+                        .steps
+                        .iter()
+                        .map(|s| format!("{}:{}", s.step, s.outcome))
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     changed.to_string(),
                     format!("{time} ms"),
                 ]);
             }
         }
-        table(&["TENANT", "WHAT", "MODULE", "OUTCOME", "STEPS", "RECORDS CHANGED", "TIME"], &rows);
+        table(
+            &[
+                "TENANT",
+                "WHAT",
+                "MODULE",
+                "OUTCOME",
+                "STEPS",
+                "RECORDS CHANGED",
+                "TIME",
+            ],
+            &rows,
+        );
         println!();
         for tenant in TENANTS {
             let mut db = graft.tenants.open(tenant)?;
@@ -73,7 +109,11 @@ pub fn run(graft: &Graft, users: u64, json: bool) -> Result<ExitCode> {
             let users = db.count("mod-users", "users")?;
             println!("{tenant}: {} enabled, {users} users", enabled.join(", "));
         }
-        println!("\ndone in {:.1} s; inspect with `graft --data-dir {} history --tenant diku`", started.elapsed().as_secs_f64(), graft.data_dir.display());
+        println!(
+            "\ndone in {:.1} s; inspect with `graft --data-dir {} history --tenant diku`",
+            started.elapsed().as_secs_f64(),
+            graft.data_dir.display()
+        );
         for (_, report) in &jobs {
             for module in &report.modules {
                 if let Some(failure) = &module.failure {
@@ -82,5 +122,9 @@ pub fn run(graft: &Graft, users: u64, json: bool) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
 }

@@ -64,7 +64,9 @@ impl ModuleDescriptor {
         check_interfaces(object, "requires", true)?;
         check_interfaces(object, "optional", true)?;
         if let Some(replaces) = object.get("replaces") {
-            let ok = replaces.as_array().is_some_and(|r| r.iter().all(Value::is_string));
+            let ok = replaces
+                .as_array()
+                .is_some_and(|r| r.iter().all(Value::is_string));
             if !ok {
                 return Err("field replaces: must be a list of module names".into());
             }
@@ -74,7 +76,11 @@ impl ModuleDescriptor {
     }
 }
 
-fn check_interfaces(object: &Map<String, Value>, field: &str, alternatives: bool) -> Result<(), String> {
+fn check_interfaces(
+    object: &Map<String, Value>,
+    field: &str,
+    alternatives: bool,
+) -> Result<(), String> {
     let Some(list) = object.get(field) else {
         return Ok(());
     };
@@ -111,7 +117,9 @@ fn check_interfaces(object: &Map<String, Value>, field: &str, alternatives: bool
 fn is_interface_version(version: &str) -> bool {
     let parts: Vec<&str> = version.split('.').collect();
     (2..=3).contains(&parts.len())
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -134,9 +142,18 @@ mod tests {
         let cases = [
             (r#"{"name": "x"}"#, "field id is missing"),
             (r#"{"id": "mod-users"}"#, "field id:"),
-            (r#"{"id": "mod-users-1.0.0", "provides": [{"id": "users", "version": "1.x"}]}"#, "provides[0].version"),
-            (r#"{"id": "mod-users-1.0.0", "requires": [{"version": "1.0"}]}"#, "requires[0].id"),
-            (r#"{"id": "mod-users-1.0.0", "provides": {}}"#, "field provides"),
+            (
+                r#"{"id": "mod-users-1.0.0", "provides": [{"id": "users", "version": "1.x"}]}"#,
+                "provides[0].version",
+            ),
+            (
+                r#"{"id": "mod-users-1.0.0", "requires": [{"version": "1.0"}]}"#,
+                "requires[0].id",
+            ),
+            (
+                r#"{"id": "mod-users-1.0.0", "provides": {}}"#,
+                "field provides",
+            ),
             ("{", "not JSON"),
         ];
         for (text, expected) in cases {

@@ -6,7 +6,9 @@
 //! left exactly as it was. Everything is checked (packages, plugins,
 //! descriptors, tenant) before anything is written.
 
-use crate::host::{wit, CallFailure, CallOutcome, CallSetup, Host, Plugin, ProgressFn, StepLog, Usage, WriteCounts};
+use crate::host::{
+    wit, CallFailure, CallOutcome, CallSetup, Host, Plugin, ProgressFn, StepLog, Usage, WriteCounts,
+};
 use crate::journal::{Journal, JournalEntry};
 use crate::limits::Limits;
 use crate::module_id::ModuleId;
@@ -93,7 +95,11 @@ pub struct FailureReport {
 
 impl std::fmt::Display for FailureReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "tenant {}, module {}, step {}: {}", self.tenant, self.module, self.step, self.failure)
+        write!(
+            f,
+            "tenant {}, module {}, step {}: {}",
+            self.tenant, self.module, self.step, self.failure
+        )
     }
 }
 
@@ -118,7 +124,12 @@ impl Installer<'_> {
     /// Install, upgrade or downgrade `ids` for `tenant`, in the given order.
     /// An `Err` is bad input (nothing was written); a failed step is a
     /// report with `ok: false`.
-    pub fn install(&self, tenant: &str, ids: &[ModuleId], options: &InstallOptions) -> Result<TenantReport> {
+    pub fn install(
+        &self,
+        tenant: &str,
+        ids: &[ModuleId],
+        options: &InstallOptions,
+    ) -> Result<TenantReport> {
         if ids.is_empty() {
             bail!("no modules given: name at least one module id, e.g. mod-users-1.0.0");
         }
@@ -149,7 +160,8 @@ impl Installer<'_> {
                 });
                 continue;
             }
-            let (returned, module_report) = self.run_module(db, tenant, &job_id, module, options)?;
+            let (returned, module_report) =
+                self.run_module(db, tenant, &job_id, module, options)?;
             db = returned;
             if let Some(failure) = &module_report.failure {
                 report.ok = false;
@@ -187,7 +199,11 @@ impl Installer<'_> {
                         anyhow!("downgrading {} to {id} needs the package of the enabled {current}: {e}", id.name)
                     })?;
                     let (plugin, described) = self.load_checked(&newer)?;
-                    if !described.rolls_back_to.iter().any(|r| r == id.version.as_str()) {
+                    if !described
+                        .rolls_back_to
+                        .iter()
+                        .any(|r| r == id.version.as_str())
+                    {
                         let can = if described.rolls_back_to.is_empty() {
                             "no release".to_string()
                         } else {
@@ -208,9 +224,14 @@ impl Installer<'_> {
     }
 
     /// Load a plugin and check that it says it is what its descriptor says.
-    fn load_checked(&self, package: &crate::package::Package) -> Result<(Plugin, wit::Description)> {
+    fn load_checked(
+        &self,
+        package: &crate::package::Package,
+    ) -> Result<(Plugin, wit::Description)> {
         let plugin = self.host.load(package)?;
-        let described = self.host.describe(&plugin, &self.limits.for_module(&package.limits))?;
+        let described = self
+            .host
+            .describe(&plugin, &self.limits.for_module(&package.limits))?;
         let id = &package.id;
         if described.module_name != id.name || described.release != id.version.as_str() {
             bail!(
@@ -250,11 +271,16 @@ impl Installer<'_> {
             parameters: parameters(options),
             simulate: false,
         };
-        db.begin().map_err(|e| anyhow!("tenant {tenant}: cannot start a transaction: {e}"))?;
+        db.begin()
+            .map_err(|e| anyhow!("tenant {tenant}: cannot start a transaction: {e}"))?;
         let mut steps = Vec::new();
         let main_plugin = module.rollback_with.as_ref().unwrap_or(&module.target);
         steps.push(Step::Inspect);
-        steps.push(if module.action == Action::Downgrade { Step::Rollback } else { Step::Upgrade });
+        steps.push(if module.action == Action::Downgrade {
+            Step::Rollback
+        } else {
+            Step::Upgrade
+        });
         if module.target.package.has_data("system-data") {
             steps.push(Step::Load(wit::DataKind::System));
         }
@@ -266,15 +292,24 @@ impl Installer<'_> {
         }
         let mut history = Vec::new();
         for step in steps {
-            let plugin = if matches!(step, Step::Inspect | Step::Rollback) { main_plugin } else { &module.target };
-            let progress = options.progress.as_ref().and_then(|make| make(tenant, &to.to_string(), step.name()));
+            let plugin = if matches!(step, Step::Inspect | Step::Rollback) {
+                main_plugin
+            } else {
+                &module.target
+            };
+            let progress = options
+                .progress
+                .as_ref()
+                .and_then(|make| make(tenant, &to.to_string(), step.name()));
             let setup = CallSetup {
                 store: Some(db),
                 limits: self.limits.for_module(&plugin.package.limits),
                 progress,
             };
             let outcome = self.call_step(plugin, setup, step, &context);
-            db = outcome.store.ok_or_else(|| anyhow!("the host lost the tenant's storage"))?;
+            db = outcome
+                .store
+                .ok_or_else(|| anyhow!("the host lost the tenant's storage"))?;
             match outcome.result {
                 Ok(result) => {
                     if step == Step::Inspect {
@@ -305,7 +340,8 @@ impl Installer<'_> {
                     });
                 }
                 Err(failure) => {
-                    db.rollback().map_err(|e| anyhow!("tenant {tenant}: rollback failed: {e}"))?;
+                    db.rollback()
+                        .map_err(|e| anyhow!("tenant {tenant}: rollback failed: {e}"))?;
                     report.status = ModuleStatus::RolledBack;
                     report.failure = Some(FailureReport {
                         tenant: tenant.to_string(),
@@ -337,7 +373,13 @@ impl Installer<'_> {
         Ok((db, report))
     }
 
-    fn call_step(&self, plugin: &Plugin, setup: CallSetup, step: Step, context: &wit::Context) -> CallOutcome<String> {
+    fn call_step(
+        &self,
+        plugin: &Plugin,
+        setup: CallSetup,
+        step: Step,
+        context: &wit::Context,
+    ) -> CallOutcome<String> {
         let outcome_name = |o: wit::Outcome| match o {
             wit::Outcome::Created => "created".to_string(),
             wit::Outcome::Upgraded => "upgraded".to_string(),
@@ -353,10 +395,16 @@ impl Installer<'_> {
                 }),
                 Step::Upgrade => migration.call_upgrade(store, context)?.map(outcome_name),
                 // A rollback's "upgraded" (it changed the data) reads as what it did.
-                Step::Rollback => migration
-                    .call_rollback(store, context)?
-                    .map(|o| if o == wit::Outcome::Upgraded { "downgraded".to_string() } else { outcome_name(o) }),
-                Step::Load(kind) => migration.call_load_data(store, context, kind)?.map(outcome_name),
+                Step::Rollback => migration.call_rollback(store, context)?.map(|o| {
+                    if o == wit::Outcome::Upgraded {
+                        "downgraded".to_string()
+                    } else {
+                        outcome_name(o)
+                    }
+                }),
+                Step::Load(kind) => migration
+                    .call_load_data(store, context, kind)?
+                    .map(outcome_name),
             })
         })
     }
@@ -385,7 +433,10 @@ impl Step {
 
 fn parameters(options: &InstallOptions) -> Vec<(String, String)> {
     let mut parameters = vec![
-        ("loadReference".to_string(), options.load_reference.to_string()),
+        (
+            "loadReference".to_string(),
+            options.load_reference.to_string(),
+        ),
         ("loadSample".to_string(), options.load_sample.to_string()),
     ];
     parameters.extend(options.parameters.iter().cloned());

@@ -39,9 +39,18 @@ pub struct Graft {
 }
 
 impl Graft {
-    pub fn open(data_dir: &Path, modules_dir: &Path, limits: Limits, max_wasm_stack: usize) -> Result<Graft> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| anyhow::anyhow!("{}: cannot create the data directory: {e}", data_dir.display()))?;
+    pub fn open(
+        data_dir: &Path,
+        modules_dir: &Path,
+        limits: Limits,
+        max_wasm_stack: usize,
+    ) -> Result<Graft> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot create the data directory: {e}",
+                data_dir.display()
+            )
+        })?;
         let host = host::Host::new(host::HostConfig {
             cache_dir: Some(data_dir.join("cache")),
             max_wasm_stack,
@@ -57,7 +66,12 @@ impl Graft {
     }
 
     /// Install, upgrade or downgrade modules for one tenant (see [`install`]).
-    pub fn install(&self, tenant: &str, ids: &[ModuleId], options: &InstallOptions) -> Result<TenantReport> {
+    pub fn install(
+        &self,
+        tenant: &str,
+        ids: &[ModuleId],
+        options: &InstallOptions,
+    ) -> Result<TenantReport> {
         install::Installer {
             tenants: &self.tenants,
             catalog: &self.catalog,

@@ -44,15 +44,19 @@ impl Limits {
     /// The limits for a module: its own where it sets them, never above these.
     pub fn for_module(&self, module: &LimitOverrides) -> Limits {
         Limits {
-            deadline: module
-                .deadline_ms
-                .map_or(self.deadline, |ms| Duration::from_millis(ms).min(self.deadline)),
+            deadline: module.deadline_ms.map_or(self.deadline, |ms| {
+                Duration::from_millis(ms).min(self.deadline)
+            }),
             fuel: match (module.fuel, self.fuel) {
                 (Some(m), Some(o)) => Some(m.min(o)),
                 (m, o) => m.or(o),
             },
-            memory_bytes: module.memory_mb.map_or(self.memory_bytes, |mb| (mb << 20).min(self.memory_bytes)),
-            log_bytes: module.log_bytes.map_or(self.log_bytes, |b| b.min(self.log_bytes)),
+            memory_bytes: module
+                .memory_mb
+                .map_or(self.memory_bytes, |mb| (mb << 20).min(self.memory_bytes)),
+            log_bytes: module
+                .log_bytes
+                .map_or(self.log_bytes, |b| b.min(self.log_bytes)),
         }
     }
 }

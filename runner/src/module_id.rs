@@ -27,11 +27,19 @@ impl ModuleId {
         let bytes = id.as_bytes();
         let split = (1..bytes.len()).find(|&i| bytes[i - 1] == b'-' && bytes[i].is_ascii_digit());
         let Some(split) = split else {
-            return Err(format!("module id {id:?} has no version: expected name-version, e.g. mod-users-19.4.5"));
+            return Err(format!(
+                "module id {id:?} has no version: expected name-version, e.g. mod-users-19.4.5"
+            ));
         };
         let name = &id[..split - 1];
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-            return Err(format!("module id {id:?}: the name {name:?} must be letters, digits, '-', '_' or '.'"));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "module id {id:?}: the name {name:?} must be letters, digits, '-', '_' or '.'"
+            ));
         }
         Ok(ModuleId {
             name: name.to_string(),
@@ -166,7 +174,11 @@ mod tests {
 
     #[test]
     fn bad_ids_say_why() {
-        assert!(ModuleId::parse("mod-users").unwrap_err().contains("no version"));
-        assert!(ModuleId::parse("mod-users-1.x").unwrap_err().contains("numbers"));
+        assert!(ModuleId::parse("mod-users")
+            .unwrap_err()
+            .contains("no version"));
+        assert!(ModuleId::parse("mod-users-1.x")
+            .unwrap_err()
+            .contains("numbers"));
     }
 }

@@ -27,7 +27,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(headers.to_vec());
@@ -51,7 +55,10 @@ pub fn tenants(graft: &Graft, json: bool) -> Result<()> {
     if json {
         print_json(&json!({ "tenants": tenants }));
     } else if tenants.is_empty() {
-        println!("no tenants in {} (create one with `graft tenant create NAME`)", graft.data_dir.display());
+        println!(
+            "no tenants in {} (create one with `graft tenant create NAME`)",
+            graft.data_dir.display()
+        );
     } else {
         for tenant in tenants {
             println!("{tenant}");
@@ -75,15 +82,25 @@ pub fn modules(graft: &Graft, json: bool) -> Result<()> {
                 })
             })
             .collect();
-        let bad: Vec<_> = bad.iter().map(|b| json!({ "dir": b.dir, "error": one_line(&b.error) })).collect();
-        print_json(&json!({ "modules_dir": graft.catalog.dir, "packages": packages, "unusable": bad }));
+        let bad: Vec<_> = bad
+            .iter()
+            .map(|b| json!({ "dir": b.dir, "error": one_line(&b.error) }))
+            .collect();
+        print_json(
+            &json!({ "modules_dir": graft.catalog.dir, "packages": packages, "unusable": bad }),
+        );
         return Ok(());
     }
     println!("modules in {}", graft.catalog.dir.display());
     let rows: Vec<Vec<String>> = packages
         .iter()
         .map(|p| {
-            let provides: Vec<String> = p.descriptor.provides.iter().map(|i| format!("{} {}", i.id, i.version)).collect();
+            let provides: Vec<String> = p
+                .descriptor
+                .provides
+                .iter()
+                .map(|i| format!("{} {}", i.id, i.version))
+                .collect();
             vec![p.id.to_string(), provides.join(", ")]
         })
         .collect();
@@ -122,12 +139,26 @@ pub fn tenant_report(report: &TenantReport, json: bool) {
             ]);
         }
         if module.steps.is_empty() {
-            rows.push(vec![module.to.clone(), action, "-".into(), "-".into(), "".into(), "".into(), "".into(), "".into(), "".into(), status.into()]);
+            rows.push(vec![
+                module.to.clone(),
+                action,
+                "-".into(),
+                "-".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                status.into(),
+            ]);
         }
     }
     println!("tenant {} (job {})", report.tenant, report.job_id);
     table(
-        &["MODULE", "ACTION", "STEP", "OUTCOME", "INSERTED", "UPDATED", "DELETED", "WARNINGS", "TIME", "STATUS"],
+        &[
+            "MODULE", "ACTION", "STEP", "OUTCOME", "INSERTED", "UPDATED", "DELETED", "WARNINGS",
+            "TIME", "STATUS",
+        ],
         &rows,
     );
     for module in &report.modules {
@@ -147,7 +178,10 @@ pub fn tenant_report(report: &TenantReport, json: bool) {
         }
         if let Some(failure) = &module.failure {
             eprintln!("error: {failure}");
-            eprintln!("       the tenant's data and metadata are as they were before {}", module.to);
+            eprintln!(
+                "       the tenant's data and metadata are as they were before {}",
+                module.to
+            );
         }
     }
 }
@@ -165,7 +199,14 @@ pub fn status(graft: &Graft, tenant: &str, json: bool) -> Result<()> {
     }
     let rows: Vec<Vec<String>> = modules
         .iter()
-        .map(|m| vec![m.name.clone(), m.module_id.clone(), if m.enabled { "enabled" } else { "disabled" }.into(), m.updated_at.clone()])
+        .map(|m| {
+            vec![
+                m.name.clone(),
+                m.module_id.clone(),
+                if m.enabled { "enabled" } else { "disabled" }.into(),
+                m.updated_at.clone(),
+            ]
+        })
         .collect();
     table(&["MODULE", "ID", "STATE", "SINCE"], &rows);
     Ok(())
@@ -194,7 +235,19 @@ pub fn history(graft: &Graft, tenant: &str, json: bool) -> Result<()> {
             ]
         })
         .collect();
-    table(&["AT", "JOB", "MODULE", "STEP", "OUTCOME", "RECORDS", "TIME", "PLUGIN SHA256"], &rows);
+    table(
+        &[
+            "AT",
+            "JOB",
+            "MODULE",
+            "STEP",
+            "OUTCOME",
+            "RECORDS",
+            "TIME",
+            "PLUGIN SHA256",
+        ],
+        &rows,
+    );
     for entry in failed {
         println!(
             "failed and rolled back: {} {} {} step {}: {}",

@@ -58,12 +58,14 @@ pub fn load(
     for (id, doc) in records {
         let written = match kind {
             Kind::System => db.put(module, collection, id, doc),
-            Kind::Reference | Kind::Sample => match db.insert_if_absent(module, collection, id, doc) {
-                Ok(true) => Ok(WriteEffect::Inserted),
-                // Present: the tenant's copy stays, whatever it is.
-                Ok(false) => Ok(WriteEffect::Unchanged),
-                Err(e) => Err(e),
-            },
+            Kind::Reference | Kind::Sample => {
+                match db.insert_if_absent(module, collection, id, doc) {
+                    Ok(true) => Ok(WriteEffect::Inserted),
+                    // Present: the tenant's copy stays, whatever it is.
+                    Ok(false) => Ok(WriteEffect::Unchanged),
+                    Err(e) => Err(e),
+                }
+            }
         };
         match written {
             Ok(WriteEffect::Inserted) => {
@@ -75,7 +77,8 @@ pub fn load(
                 outcome.writes.updated += 1;
             }
             Ok(WriteEffect::Unchanged) => {
-                let same = kind == Kind::System || same_document(db.get(module, collection, id)?.as_deref(), doc);
+                let same = kind == Kind::System
+                    || same_document(db.get(module, collection, id)?.as_deref(), doc);
                 if same {
                     outcome.report.unchanged += 1;
                 } else {

@@ -44,15 +44,24 @@ impl Package {
     /// Read a package folder; the error names the file and field at fault.
     pub fn load(dir: &Path) -> Result<Package> {
         let descriptor_path = dir.join(DESCRIPTOR_FILE);
-        let text = std::fs::read_to_string(&descriptor_path)
-            .with_context(|| format!("{}: cannot read the ModuleDescriptor", descriptor_path.display()))?;
-        let (descriptor, id) = ModuleDescriptor::parse(&text)
-            .map_err(|e| anyhow::anyhow!("{}: invalid ModuleDescriptor: {e}", descriptor_path.display()))?;
+        let text = std::fs::read_to_string(&descriptor_path).with_context(|| {
+            format!(
+                "{}: cannot read the ModuleDescriptor",
+                descriptor_path.display()
+            )
+        })?;
+        let (descriptor, id) = ModuleDescriptor::parse(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: invalid ModuleDescriptor: {e}",
+                descriptor_path.display()
+            )
+        })?;
         let settings_path = dir.join(SETTINGS_FILE);
         let settings: Settings = if settings_path.exists() {
             let text = std::fs::read_to_string(&settings_path)
                 .with_context(|| format!("{}: cannot read", settings_path.display()))?;
-            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", settings_path.display()))?
+            serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", settings_path.display()))?
         } else {
             Settings::default()
         };
@@ -107,11 +116,18 @@ impl Catalog {
     /// Every package, sorted by name and version, and the folders that are
     /// not usable packages.
     pub fn scan(&self) -> Result<(Vec<Package>, Vec<BadPackage>)> {
-        let entries = std::fs::read_dir(&self.dir)
-            .with_context(|| format!("{}: cannot read the modules folder (--modules)", self.dir.display()))?;
+        let entries = std::fs::read_dir(&self.dir).with_context(|| {
+            format!(
+                "{}: cannot read the modules folder (--modules)",
+                self.dir.display()
+            )
+        })?;
         let mut packages = Vec::new();
         let mut bad = Vec::new();
-        let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
         dirs.sort();
         for dir in dirs {
             match Package::load(&dir) {
@@ -119,19 +135,31 @@ impl Catalog {
                 Err(error) => bad.push(BadPackage { dir, error }),
             }
         }
-        packages.sort_by(|a, b| a.id.name.cmp(&b.id.name).then(a.id.version.cmp(&b.id.version)));
+        packages.sort_by(|a, b| {
+            a.id.name
+                .cmp(&b.id.name)
+                .then(a.id.version.cmp(&b.id.version))
+        });
         Ok((packages, bad))
     }
 
     /// The package of exactly this module id.
     pub fn find(&self, id: &ModuleId) -> Result<Package> {
         let (packages, bad) = self.scan()?;
-        let known: Vec<String> = packages.iter().filter(|p| p.id.name == id.name).map(|p| p.id.to_string()).collect();
+        let known: Vec<String> = packages
+            .iter()
+            .filter(|p| p.id.name == id.name)
+            .map(|p| p.id.to_string())
+            .collect();
         if let Some(package) = packages.into_iter().find(|p| &p.id == id) {
             return Ok(package);
         }
         // A broken package of that id is a better answer than "unknown".
-        if let Some(broken) = bad.into_iter().find(|b| b.dir.file_name().is_some_and(|n| n == id.to_string().as_str())) {
+        if let Some(broken) = bad.into_iter().find(|b| {
+            b.dir
+                .file_name()
+                .is_some_and(|n| n == id.to_string().as_str())
+        }) {
             return Err(broken.error);
         }
         if known.is_empty() {
@@ -141,6 +169,10 @@ impl Catalog {
                 self.dir.display()
             )
         }
-        bail!("unknown module {id}: {} has packages {}", id.name, known.join(", "))
+        bail!(
+            "unknown module {id}: {} has packages {}",
+            id.name,
+            known.join(", ")
+        )
     }
 }

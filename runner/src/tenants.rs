@@ -21,7 +21,8 @@ impl Tenants {
     /// Create a tenant's database; fails if it exists.
     pub fn create(&self, tenant: &str) -> Result<()> {
         check_tenant_id(tenant)?;
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("{}: cannot create", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("{}: cannot create", self.dir.display()))?;
         SqliteStore::create(&self.path(tenant), tenant)?;
         Ok(())
     }
@@ -62,7 +63,9 @@ impl Tenants {
 pub fn check_tenant_id(tenant: &str) -> Result<()> {
     let ok = (1..=63).contains(&tenant.len())
         && tenant.starts_with(|c: char| c.is_ascii_lowercase())
-        && tenant.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok {
         bail!("invalid tenant id {tenant:?}: use a lower-case letter, then lower-case letters, digits or '_' (at most 63)");
     }

@@ -1,0 +1,117 @@
+//! Support for the integration tests: runners on throw-away data
+//! directories, module folders assembled from the built packages, dumps.
+
+use graft::install::{ModuleStatus, TenantReport};
+use graft::storage::Dump;
+use graft::{Graft, InstallOptions, Limits, ModuleId};
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// A runner on a fresh data directory, seeing the given modules folder.
+pub struct TestRunner {
+    pub graft: Graft,
+    _data: TempDir,
+}
+
+impl TestRunner {
+    /// A runner with the sample modules.
+    pub fn with_sample_modules() -> TestRunner {
+        Self::new(graft_sample_modules::sample_modules_dir())
+    }
+
+    pub fn new(modules: &Path) -> TestRunner {
+        Self::with_limits(modules, Limits::default())
+    }
+
+    pub fn with_limits(modules: &Path, limits: Limits) -> TestRunner {
+        let data = TempDir::new().unwrap();
+        let graft = Graft::open(data.path(), modules, limits, 1 << 20).unwrap();
+        TestRunner { graft, _data: data }
+    }
+
+    pub fn tenant(&self, tenant: &str) {
+        self.graft.tenants.create(tenant).unwrap();
+    }
+
+    /// Install and expect every module to commit.
+    pub fn install_ok(&self, tenant: &str, ids: &[&str], options: &InstallOptions) -> TenantReport {
+        let report = self.install(tenant, ids, options).unwrap();
+        for module in &report.modules {
+            assert_eq!(
+                module.status,
+                ModuleStatus::Committed,
+                "{}: {:?}",
+                module.to,
+                module.failure
+            );
+        }
+        report
+    }
+
+    pub fn install(
+        &self,
+        tenant: &str,
+        ids: &[&str],
+        options: &InstallOptions,
+    ) -> anyhow::Result<TenantReport> {
+        let ids: Vec<ModuleId> = ids.iter().map(|id| ModuleId::parse(id).unwrap()).collect();
+        self.graft.install(tenant, &ids, options)
+    }
+
+    /// Everything the tenant's database holds.
+    pub fn dump(&self, tenant: &str) -> Dump {
+        self.graft.tenants.open(tenant).unwrap().dump().unwrap()
+    }
+
+    /// The records and indexes of a tenant's collections, without metadata.
+    pub fn data(&self, tenant: &str) -> serde_json::Value {
+        serde_json::to_value(self.dump(tenant).collections).unwrap()
+    }
+}
+
+/// Options that load reference data and `users` sample users.
+pub fn with_data(users: u64) -> InstallOptions {
+    InstallOptions {
+        load_reference: true,
+        load_sample: true,
+        parameters: vec![("sampleUsers".into(), users.to_string())],
+        progress: None,
+    }
+}
+
+/// A modules folder holding copies of the named sample and test packages.
+pub fn modules_folder(packages: &[&str]) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    for name in packages {
+        let source = package_dir(name);
+        copy_dir(&source, &dir.path().join(name));
+    }
+    dir
+}
+
+/// Where the build put a package, sample or test.
+pub fn package_dir(name: &str) -> PathBuf {
+    for set in [
+        graft_sample_modules::sample_modules_dir(),
+        graft_sample_modules::test_packages_dir(),
+    ] {
+        let dir = set.join(name);
+        if dir.is_dir() {
+            return dir;
+        }
+    }
+    panic!("no package {name} was built");
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}

@@ -116,7 +116,10 @@ pub struct CallFailure {
 
 impl std::fmt::Display for CallFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let kind = serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
         write!(f, "{kind}: {}", self.message)?;
         if let Some(collection) = &self.collection {
             write!(f, " (collection {collection}")?;
@@ -183,7 +186,8 @@ impl Host {
             })
             .context("cannot start the deadline timer")?;
         if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the plugin cache", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create the plugin cache", dir.display()))?;
         }
         Ok(Host {
             engine,
@@ -197,15 +201,18 @@ impl Host {
     /// compile it (or load the cached compilation) and link it.
     pub fn load(&self, package: &Package) -> Result<Plugin> {
         let path = &package.plugin;
-        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the plugin", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("{}: cannot read the plugin", path.display()))?;
         check_header(path, &bytes)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let component = self.compile(path, &bytes, &sha256)?;
         check_contract(&self.engine, path, &component)?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| anyhow!("{}: the plugin needs imports this runner does not provide: {e}", path.display()))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            anyhow!(
+                "{}: the plugin needs imports this runner does not provide: {e}",
+                path.display()
+            )
+        })?;
         let pre = bindings::PluginPre::new(instance_pre)
             .map_err(|e| anyhow!("{}: not a Graft plugin for {CONTRACT}: {e}", path.display()))?;
         Ok(Plugin {
@@ -216,18 +223,28 @@ impl Host {
     }
 
     fn compile(&self, path: &Path, bytes: &[u8], sha256: &str) -> Result<Component> {
-        let cached = self.cache_dir.as_ref().map(|dir| dir.join(format!("{sha256}-{}.cwasm", self.engine_key())));
+        let cached = self
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{sha256}-{}.cwasm", self.engine_key())));
         if let Some(cached) = cached.as_ref().filter(|p| p.exists()) {
             // SAFETY: the file was written by `Component::serialize` of an
             // engine with the same compatibility hash (part of its name), in
             // a cache directory only this runner writes.
             match unsafe { Component::deserialize_file(&self.engine, cached) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!("{}: ignoring unusable cached compilation: {e}", cached.display()),
+                Err(e) => tracing::warn!(
+                    "{}: ignoring unusable cached compilation: {e}",
+                    cached.display()
+                ),
             }
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| anyhow!("{}: not a valid WebAssembly component: {e:#}", path.display()))?;
+        let component = Component::new(&self.engine, bytes).map_err(|e| {
+            anyhow!(
+                "{}: not a valid WebAssembly component: {e:#}",
+                path.display()
+            )
+        })?;
         if let Some(cached) = cached {
             // Write then rename, so a reader never sees half a file.
             let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
@@ -237,7 +254,10 @@ impl Host {
                 .and_then(|data| std::fs::write(&tmp, data).map_err(Into::into))
                 .and_then(|()| std::fs::rename(&tmp, &cached).map_err(Into::into));
             if let Err(e) = written {
-                tracing::warn!("{}: cannot cache the compiled plugin: {e}", cached.display());
+                tracing::warn!(
+                    "{}: cannot cache the compiled plugin: {e}",
+                    cached.display()
+                );
             }
         }
         Ok(component)
@@ -247,7 +267,9 @@ impl Host {
     /// defines, plus the wasmtime version.
     fn engine_key(&self) -> String {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         format!("{:016x}", hasher.finish())
     }
 
@@ -256,7 +278,10 @@ impl Host {
         &self,
         plugin: &Plugin,
         setup: CallSetup,
-        f: impl FnOnce(&bindings::Plugin, &mut Store<StepState>) -> wasmtime::Result<Result<T, wit::Failure>>,
+        f: impl FnOnce(
+            &bindings::Plugin,
+            &mut Store<StepState>,
+        ) -> wasmtime::Result<Result<T, wit::Failure>>,
     ) -> CallOutcome<T> {
         let started = Instant::now();
         let limits = setup.limits;
@@ -267,7 +292,10 @@ impl Host {
         let mut preopen_error = None;
         for (host_path, guest_path) in plugin.package.data_folders() {
             if let Err(e) = wasi.preopened_dir(&host_path, guest_path, FsPerms::ReadOnly) {
-                preopen_error = Some(format!("{}: cannot open the data folder: {e}", host_path.display()));
+                preopen_error = Some(format!(
+                    "{}: cannot open the data folder: {e}",
+                    host_path.display()
+                ));
             }
         }
         let state = StepState {
@@ -342,10 +370,15 @@ impl Host {
             limits: limits.clone(),
             progress: None,
         };
-        let outcome = self.call(plugin, setup, |p, store| p.graft_migration_migration().call_describe(store).map(Ok));
-        outcome
-            .result
-            .map_err(|failure| anyhow!("{}: describe failed: {failure}", plugin.package.plugin.display()))
+        let outcome = self.call(plugin, setup, |p, store| {
+            p.graft_migration_migration().call_describe(store).map(Ok)
+        });
+        outcome.result.map_err(|failure| {
+            anyhow!(
+                "{}: describe failed: {failure}",
+                plugin.package.plugin.display()
+            )
+        })
     }
 }
 
@@ -382,19 +415,37 @@ fn plugin_failure(failure: wit::Failure) -> CallFailure {
 fn classify_trap(error: &wasmtime::Error, state: &StepState, limits: &Limits) -> CallFailure {
     let trap = error.downcast_ref::<Trap>().copied();
     let (kind, message) = if state.limiter.exceeded {
-        (FailureKind::Memory, format!("the plugin needed more than its memory limit of {} MiB", limits.memory_bytes >> 20))
+        (
+            FailureKind::Memory,
+            format!(
+                "the plugin needed more than its memory limit of {} MiB",
+                limits.memory_bytes >> 20
+            ),
+        )
     } else {
         match trap {
             Some(Trap::Interrupt) => (
                 FailureKind::Timeout,
-                format!("the plugin ran past its deadline of {:.1} s", limits.deadline.as_secs_f64()),
+                format!(
+                    "the plugin ran past its deadline of {:.1} s",
+                    limits.deadline.as_secs_f64()
+                ),
             ),
             Some(Trap::OutOfFuel) => (
                 FailureKind::Fuel,
-                format!("the plugin used all its fuel ({} units)", limits.fuel.unwrap_or(u64::MAX)),
+                format!(
+                    "the plugin used all its fuel ({} units)",
+                    limits.fuel.unwrap_or(u64::MAX)
+                ),
             ),
-            Some(Trap::StackOverflow) => (FailureKind::Stack, "the plugin overflowed its stack".to_string()),
-            _ => (FailureKind::Trap, format!("the plugin trapped: {}", first_line(&format!("{error:#}")))),
+            Some(Trap::StackOverflow) => (
+                FailureKind::Stack,
+                "the plugin overflowed its stack".to_string(),
+            ),
+            _ => (
+                FailureKind::Trap,
+                format!("the plugin trapped: {}", first_line(&format!("{error:#}"))),
+            ),
         }
     };
     CallFailure {
@@ -425,7 +476,10 @@ fn panic_message(stderr: &[u8]) -> Option<String> {
 /// so the error says what to do.
 fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        bail!("{}: not a WebAssembly file (no \\0asm header): rebuild the plugin", path.display());
+        bail!(
+            "{}: not a WebAssembly file (no \\0asm header): rebuild the plugin",
+            path.display()
+        );
     }
     match bytes[4..8] {
         [0x0d, 0x00, 0x01, 0x00] => Ok(()),
@@ -434,7 +488,11 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
              `cargo build --target wasm32-wasip2` (or wrap it with `wasm-tools component new`)",
             path.display()
         ),
-        _ => bail!("{}: unknown WebAssembly encoding version {:02x?}", path.display(), &bytes[4..8]),
+        _ => bail!(
+            "{}: unknown WebAssembly encoding version {:02x?}",
+            path.display(),
+            &bytes[4..8]
+        ),
     }
 }
 
@@ -448,7 +506,10 @@ fn check_contract(engine: &Engine, path: &Path, component: &Component) -> Result
         .chain(ty.imports(engine).map(|(name, _)| name.to_string()))
         .filter(|name| name.starts_with(CONTRACT_PACKAGE))
         .collect();
-    if !names.iter().any(|n| n.starts_with("graft:migration/migration@")) {
+    if !names
+        .iter()
+        .any(|n| n.starts_with("graft:migration/migration@"))
+    {
         bail!(
             "{}: not a Graft plugin: the component does not export {CONTRACT_PACKAGE}migration",
             path.display()

@@ -45,7 +45,12 @@ pub struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.exceeded = true;
             return Ok(false);
@@ -54,7 +59,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -193,7 +203,9 @@ impl StepState {
     fn storage(&mut self) -> Result<(&mut dyn TenantStore, &str), StoreError> {
         match self.store.as_deref_mut() {
             Some(store) => Ok((store, self.module.as_str())),
-            None => Err(StoreError::Backend("storage is not available in this call".into())),
+            None => Err(StoreError::Backend(
+                "storage is not available in this call".into(),
+            )),
         }
     }
 }
@@ -274,7 +286,11 @@ impl store::Host for StepState {
 
     fn list_indexes(&mut self, collection: String) -> Res<Vec<store::IndexSpec>> {
         let (db, module) = self.storage()?;
-        Ok(db.list_indexes(module, &collection)?.into_iter().map(Into::into).collect())
+        Ok(db
+            .list_indexes(module, &collection)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     fn get(&mut self, collection: String, id: String) -> Res<Option<String>> {
@@ -311,10 +327,18 @@ impl store::Host for StepState {
         Ok(deleted)
     }
 
-    fn scan(&mut self, collection: String, after: Option<String>, limit: u32) -> Res<Vec<types::Record>> {
+    fn scan(
+        &mut self,
+        collection: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Res<Vec<types::Record>> {
         let (db, module) = self.storage()?;
         let rows = db.scan(module, &collection, after.as_deref(), limit.min(100_000))?;
-        Ok(rows.into_iter().map(|(id, doc)| types::Record { id, doc }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, doc)| types::Record { id, doc })
+            .collect())
     }
 
     fn count(&mut self, collection: String) -> Res<u64> {
@@ -327,7 +351,9 @@ impl store::Host for StepState {
         let mut changed = 0;
         for change in changes {
             let change = match change {
-                store::FieldChange::SetDefault((field, value)) => FieldChange::SetDefault { field, value },
+                store::FieldChange::SetDefault((field, value)) => {
+                    FieldChange::SetDefault { field, value }
+                }
                 store::FieldChange::Set((field, value)) => FieldChange::Set { field, value },
                 store::FieldChange::Remove(field) => FieldChange::Remove { field },
                 store::FieldChange::Rename((from, to)) => FieldChange::Rename { from, to },
@@ -353,12 +379,15 @@ impl overlay::Host for StepState {
         };
         let records: Vec<(String, String)> = recs.into_iter().map(|r| (r.id, r.doc)).collect();
         let Some(db) = self.store.as_deref_mut() else {
-            return Err(store::StoreError::Other("storage is not available in this call".into()));
+            return Err(store::StoreError::Other(
+                "storage is not available in this call".into(),
+            ));
         };
         let outcome = host_overlay::load(db, &self.module, &collection, kind, &records)?;
         self.writes.add(outcome.writes);
         for skipped in outcome.skipped {
-            self.log.warn_record(&collection, &skipped.record_id, skipped.reason);
+            self.log
+                .warn_record(&collection, &skipped.record_id, skipped.reason);
         }
         let r = outcome.report;
         Ok(overlay::LoadReport {

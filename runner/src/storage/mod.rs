@@ -123,14 +123,31 @@ pub trait TenantStore: Send {
     fn create_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool>;
     fn drop_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool>;
     fn list_collections(&mut self, module: &str) -> StoreResult<Vec<String>>;
-    fn create_index(&mut self, module: &str, collection: &str, spec: &IndexSpec) -> StoreResult<bool>;
+    fn create_index(
+        &mut self,
+        module: &str,
+        collection: &str,
+        spec: &IndexSpec,
+    ) -> StoreResult<bool>;
     fn drop_index(&mut self, module: &str, collection: &str, name: &str) -> StoreResult<bool>;
     fn list_indexes(&mut self, module: &str, collection: &str) -> StoreResult<Vec<IndexSpec>>;
 
     fn get(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<Option<String>>;
-    fn put(&mut self, module: &str, collection: &str, id: &str, doc: &str) -> StoreResult<WriteEffect>;
+    fn put(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+    ) -> StoreResult<WriteEffect>;
     /// Insert the record only if no record has this id.
-    fn insert_if_absent(&mut self, module: &str, collection: &str, id: &str, doc: &str) -> StoreResult<bool>;
+    fn insert_if_absent(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+    ) -> StoreResult<bool>;
     fn delete(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<bool>;
     /// Up to `limit` records with ids after `after`, in id order.
     fn scan(
@@ -142,7 +159,12 @@ pub trait TenantStore: Send {
     ) -> StoreResult<Vec<(String, String)>>;
     fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64>;
     /// Apply one set-based change to every record; returns the records changed.
-    fn update_all(&mut self, module: &str, collection: &str, change: &FieldChange) -> StoreResult<u64>;
+    fn update_all(
+        &mut self,
+        module: &str,
+        collection: &str,
+        change: &FieldChange,
+    ) -> StoreResult<u64>;
 
     fn modules(&mut self) -> StoreResult<Vec<EnabledModule>>;
     fn set_module(&mut self, name: &str, module_id: &str, enabled: bool) -> StoreResult<()>;
@@ -158,7 +180,9 @@ pub trait TenantStore: Send {
 pub fn check_name(kind: &str, name: &str) -> StoreResult<()> {
     let ok = (1..=63).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {

@@ -82,8 +82,12 @@ impl SqliteStore {
     /// Open the database of an existing tenant.
     pub fn open(path: &Path, tenant: &str) -> anyhow::Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| anyhow::anyhow!("cannot open the database of tenant {tenant} ({}): {e}", path.display()))?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the database of tenant {tenant} ({}): {e}",
+                path.display()
+            )
+        })?;
         Self::init(conn, tenant)
     }
 
@@ -126,7 +130,13 @@ impl SqliteStore {
 
     /// Map a failed write to the contract's error, naming the index by the
     /// name the module gave it.
-    fn write_error(&self, e: rusqlite::Error, module: &str, collection: &str, id: &str) -> StoreError {
+    fn write_error(
+        &self,
+        e: rusqlite::Error,
+        module: &str,
+        collection: &str,
+        id: &str,
+    ) -> StoreError {
         if let rusqlite::Error::SqliteFailure(code, Some(message)) = &e {
             if code.code == ErrorCode::ConstraintViolation {
                 if let Some(sql_name) = message.strip_prefix("UNIQUE constraint failed: index '") {
@@ -146,7 +156,9 @@ impl SqliteStore {
                     };
                 }
                 if message.starts_with("CHECK constraint failed") {
-                    return StoreError::InvalidDocument(format!("record {id}: the document is not a JSON object"));
+                    return StoreError::InvalidDocument(format!(
+                        "record {id}: the document is not a JSON object"
+                    ));
                 }
             }
         }
@@ -183,7 +195,9 @@ fn index_expression(spec: &IndexSpec) -> String {
 
 fn check_id(id: &str) -> StoreResult<()> {
     if id.is_empty() || id.len() > 255 {
-        return Err(StoreError::InvalidName(format!("record id {id:?}: use 1 to 255 characters")));
+        return Err(StoreError::InvalidName(format!(
+            "record id {id:?}: use 1 to 255 characters"
+        )));
     }
     Ok(())
 }
@@ -220,7 +234,11 @@ impl TenantStore for SqliteStore {
         let mut n = 1;
         while self
             .conn
-            .query_row("SELECT 1 FROM graft_collections WHERE table_name = ?1", [&table], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM graft_collections WHERE table_name = ?1",
+                [&table],
+                |_| Ok(()),
+            )
             .optional()
             .map_err(backend)?
             .is_some()
@@ -242,7 +260,8 @@ impl TenantStore for SqliteStore {
                 params![module, collection, table],
             )
             .map_err(backend)?;
-        self.tables.insert((module.into(), collection.into()), table);
+        self.tables
+            .insert((module.into(), collection.into()), table);
         Ok(true)
     }
 
@@ -250,7 +269,9 @@ impl TenantStore for SqliteStore {
         let Some(table) = self.find_table(module, collection)? else {
             return Ok(false);
         };
-        self.conn.execute_batch(&format!("DROP TABLE \"{table}\"")).map_err(backend)?;
+        self.conn
+            .execute_batch(&format!("DROP TABLE \"{table}\""))
+            .map_err(backend)?;
         self.conn
             .execute(
                 "DELETE FROM graft_indexes WHERE module = ?1 AND collection = ?2",
@@ -263,24 +284,38 @@ impl TenantStore for SqliteStore {
                 params![module, collection],
             )
             .map_err(backend)?;
-        self.tables.remove(&(module.to_string(), collection.to_string()));
+        self.tables
+            .remove(&(module.to_string(), collection.to_string()));
         Ok(true)
     }
 
     fn list_collections(&mut self, module: &str) -> StoreResult<Vec<String>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT collection FROM graft_collections WHERE module = ?1 ORDER BY collection")
+            .prepare_cached(
+                "SELECT collection FROM graft_collections WHERE module = ?1 ORDER BY collection",
+            )
             .map_err(backend)?;
-        let rows = stmt.query_map([module], |row| row.get(0)).map_err(backend)?;
+        let rows = stmt
+            .query_map([module], |row| row.get(0))
+            .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
-    fn create_index(&mut self, module: &str, collection: &str, spec: &IndexSpec) -> StoreResult<bool> {
+    fn create_index(
+        &mut self,
+        module: &str,
+        collection: &str,
+        spec: &IndexSpec,
+    ) -> StoreResult<bool> {
         check_name("index", &spec.name)?;
         check_field(&spec.field)?;
         let table = self.table(module, collection)?;
-        if let Some(existing) = self.list_indexes(module, collection)?.into_iter().find(|i| i.name == spec.name) {
+        if let Some(existing) = self
+            .list_indexes(module, collection)?
+            .into_iter()
+            .find(|i| i.name == spec.name)
+        {
             if &existing == spec {
                 return Ok(false);
             }
@@ -332,7 +367,9 @@ impl TenantStore for SqliteStore {
         let Some(sql_name) = sql_name else {
             return Ok(false);
         };
-        self.conn.execute_batch(&format!("DROP INDEX \"{sql_name}\"")).map_err(backend)?;
+        self.conn
+            .execute_batch(&format!("DROP INDEX \"{sql_name}\""))
+            .map_err(backend)?;
         self.conn
             .execute(
                 "DELETE FROM graft_indexes WHERE module = ?1 AND collection = ?2 AND name = ?3",
@@ -370,17 +407,27 @@ impl TenantStore for SqliteStore {
             .conn
             .prepare_cached(&format!("SELECT doc FROM \"{table}\" WHERE id = ?1"))
             .map_err(backend)?;
-        stmt.query_row([id], |row| row.get(0)).optional().map_err(backend)
+        stmt.query_row([id], |row| row.get(0))
+            .optional()
+            .map_err(backend)
     }
 
-    fn put(&mut self, module: &str, collection: &str, id: &str, doc: &str) -> StoreResult<WriteEffect> {
+    fn put(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+    ) -> StoreResult<WriteEffect> {
         check_id(id)?;
         let table = self.table(module, collection)?;
         // An update first: a migration mostly rewrites records that exist,
         // and this way that costs one statement.
         let updated = self
             .conn
-            .prepare_cached(&format!("UPDATE \"{table}\" SET doc = ?2 WHERE id = ?1 AND doc IS NOT ?2"))
+            .prepare_cached(&format!(
+                "UPDATE \"{table}\" SET doc = ?2 WHERE id = ?1 AND doc IS NOT ?2"
+            ))
             .and_then(|mut stmt| stmt.execute(params![id, doc]))
             .map_err(|e| self.write_error(e, module, collection, id))?;
         if updated == 1 {
@@ -393,7 +440,13 @@ impl TenantStore for SqliteStore {
         }
     }
 
-    fn insert_if_absent(&mut self, module: &str, collection: &str, id: &str, doc: &str) -> StoreResult<bool> {
+    fn insert_if_absent(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+    ) -> StoreResult<bool> {
         check_id(id)?;
         let table = self.table(module, collection)?;
         let inserted = self
@@ -439,11 +492,18 @@ impl TenantStore for SqliteStore {
     fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
         let table = self.table(module, collection)?;
         self.conn
-            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |row| row.get(0))
+            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |row| {
+                row.get(0)
+            })
             .map_err(backend)
     }
 
-    fn update_all(&mut self, module: &str, collection: &str, change: &FieldChange) -> StoreResult<u64> {
+    fn update_all(
+        &mut self,
+        module: &str,
+        collection: &str,
+        change: &FieldChange,
+    ) -> StoreResult<u64> {
         let table = self.table(module, collection)?;
         let (sql, value) = match change {
             FieldChange::SetDefault { field, value } => {
@@ -487,8 +547,9 @@ impl TenantStore for SqliteStore {
             }
         };
         if let Some(value) = value {
-            serde_json::from_str::<serde_json::Value>(value)
-                .map_err(|e| StoreError::InvalidDocument(format!("value {value:?} is not JSON: {e}")))?;
+            serde_json::from_str::<serde_json::Value>(value).map_err(|e| {
+                StoreError::InvalidDocument(format!("value {value:?} is not JSON: {e}"))
+            })?;
         }
         let changed = match value {
             Some(value) => self.conn.execute(&sql, [value]),
@@ -501,7 +562,9 @@ impl TenantStore for SqliteStore {
     fn modules(&mut self) -> StoreResult<Vec<EnabledModule>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT name, module_id, enabled, updated_at FROM graft_modules ORDER BY name")
+            .prepare_cached(
+                "SELECT name, module_id, enabled, updated_at FROM graft_modules ORDER BY name",
+            )
             .map_err(backend)?;
         let rows = stmt
             .query_map([], |row| {
@@ -577,9 +640,13 @@ impl TenantStore for SqliteStore {
         let registered: Vec<(String, String)> = {
             let mut stmt = self
                 .conn
-                .prepare("SELECT module, collection FROM graft_collections ORDER BY module, collection")
+                .prepare(
+                    "SELECT module, collection FROM graft_collections ORDER BY module, collection",
+                )
                 .map_err(backend)?;
-            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).map_err(backend)?;
+            let rows = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)?
         };
         let mut collections: BTreeMap<String, BTreeMap<String, CollectionDump>> = BTreeMap::new();
@@ -592,7 +659,8 @@ impl TenantStore for SqliteStore {
                 let Some((last, _)) = page.last() else { break };
                 after = Some(last.clone());
                 for (id, doc) in page {
-                    let value = serde_json::from_str(&doc).map_err(|e| StoreError::InvalidDocument(e.to_string()))?;
+                    let value = serde_json::from_str(&doc)
+                        .map_err(|e| StoreError::InvalidDocument(e.to_string()))?;
                     records.insert(id, value);
                 }
             }
