@@ -256,3 +256,57 @@ fn compiled_plugins_are_cached_and_reused() {
     runner.install_ok("diku", &["mod-users-1.0.0"], &InstallOptions::default());
     assert!(std::fs::metadata(&cached[0]).unwrap().len() > 1000);
 }
+
+/// Users of shapes the generator never makes: the breaking upgrade and its
+/// rollback keep every field, and give back exactly the records they got.
+#[test]
+fn rollback_restores_users_of_any_shape_exactly() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.1.0"], &with_data(3));
+    let odd = [
+        json!({"id": "odd-1", "username": "x1", "patronGroup": "g", "custom": {"a": [1, 2]},
+               "personal": {"lastName": "L", "middleName": "M", "preferredContactTypeId": "002"}}),
+        json!({"id": "odd-2", "username": "x2"}),
+        json!({"id": "odd-3", "username": "x3", "personal": {}}),
+        json!({"id": "odd-4", "username": "x4", "personal": {"email": "e@x", "firstName": "Ünï"}}),
+    ];
+    let mut db = runner.graft.tenants.open("diku").unwrap();
+    for user in &odd {
+        db.put("mod-users", "users", user["id"].as_str().unwrap(), &user.to_string()).unwrap();
+    }
+    drop(db);
+    let before = runner.dump("diku").collections;
+
+    runner.install_ok("diku", &["mod-users-2.0.0"], &InstallOptions::default());
+    let users = runner.dump("diku").collections["mod-users"]["users"].records.clone();
+    assert_eq!(users["odd-1"]["name"], json!({"family": "L", "middleName": "M", "preferredContactTypeId": "002"}));
+    assert_eq!(users["odd-1"]["groupId"], json!("g"));
+    assert!(users["odd-1"].get("contact").is_none());
+    assert_eq!(users["odd-2"], json!({"id": "odd-2", "username": "x2"}));
+    assert_eq!(users["odd-3"]["name"], json!({}));
+    assert_eq!(users["odd-4"]["contact"], json!({"email": "e@x"}));
+
+    runner.install_ok("diku", &["mod-users-1.1.0"], &InstallOptions::default());
+    assert_eq!(runner.dump("diku").collections, before);
+}
+
+/// A record the 2.0.0 upgrade cannot migrate fails the step, names the
+/// record, and leaves the tenant exactly as it was.
+#[test]
+fn real_plugin_failing_at_a_record_names_it_and_changes_nothing() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.1.0"], &with_data(2000));
+    // Ids sort after the generated users, so 2,000 records are rewritten first.
+    let mut db = runner.graft.tenants.open("diku").unwrap();
+    db.put("mod-users", "users", "zz-broken", r#"{"id":"zz-broken","username":"zz","name":"already 2.0.0?"}"#).unwrap();
+    drop(db);
+    let before = runner.dump("diku");
+    let report = runner.install("diku", &["mod-users-2.0.0"], &InstallOptions::default()).unwrap();
+    assert!(!report.ok);
+    let failure = report.modules[0].failure.as_ref().unwrap();
+    assert_eq!(failure.to_string(), "tenant diku, module mod-users-2.0.0, step upgrade: failed: a 1.1.0 user must not have the 2.0.0 field \"name\" (collection users, record zz-broken)");
+    assert!(report.modules[0].steps.last().unwrap().writes.updated >= 2000);
+    assert_eq!(runner.dump("diku"), before);
+}

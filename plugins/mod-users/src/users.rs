@@ -77,36 +77,3 @@ fn rename(map: &mut Map<String, Value>, from: &str, to: &str) {
         map.insert(to.into(), value);
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn round_trip_keeps_every_field() {
-        let user = json!({
-            "id": "u1", "username": "jdoe", "barcode": "1", "active": true,
-            "patronGroup": "g1", "type": "patron", "custom": {"x": 1},
-            "personal": {"lastName": "Doe", "firstName": "J", "email": "j@x", "middleName": "Q"}
-        });
-        let v2 = to_2_0_0(user.clone()).unwrap();
-        assert_eq!(v2["name"], json!({"family": "Doe", "given": "J", "middleName": "Q"}));
-        assert_eq!(v2["contact"], json!({"email": "j@x"}));
-        assert_eq!(v2["groupId"], json!("g1"));
-        assert_eq!(to_1_1_0(v2).unwrap(), user);
-    }
-
-    #[test]
-    fn round_trip_without_personal_or_email() {
-        for user in [json!({"id": "u"}), json!({"id": "u", "personal": {}})] {
-            assert_eq!(to_1_1_0(to_2_0_0(user.clone()).unwrap()).unwrap(), user);
-        }
-    }
-
-    #[test]
-    fn refuses_records_it_would_corrupt() {
-        assert!(to_2_0_0(json!({"id": "u", "name": "x"})).is_err());
-        assert!(to_2_0_0(json!([1])).is_err());
-    }
-}

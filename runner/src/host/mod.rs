@@ -460,16 +460,15 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
-/// The message of a Rust panic from the guest's stderr.
+/// The message of a Rust panic from the guest's stderr, as
+/// "MESSAGE (at FILE:LINE:COL)".
 fn panic_message(stderr: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(stderr);
-    let start = text.find("panicked at")?;
-    let panic: Vec<&str> = text[start..]
-        .lines()
-        .take_while(|line| !line.starts_with("note:"))
-        .take(4)
-        .collect();
-    Some(panic.join(" "))
+    let start = text.find("panicked at ")?;
+    let mut lines = text[start + "panicked at ".len()..].lines();
+    let location = lines.next().unwrap_or_default().trim_end_matches(':');
+    let message: Vec<&str> = lines.take_while(|line| !line.starts_with("note:")).take(4).collect();
+    Some(format!("{} (at {location})", message.join(" ")))
 }
 
 /// Tell a core module, garbage and a component apart before wasmtime does,

@@ -1,0 +1,137 @@
+//! The `graft` command as operators and CI meet it: exit codes, one-line
+//! errors, JSON output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+fn graft(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_graft"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("GRAFT_MODULES")
+        .env_remove("GRAFT_DATA_DIR")
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// An error is one line, says what to do, and is no panic.
+fn assert_clean_error(output: &Output, code: i32, expected: &str) {
+    let text = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{text}");
+    assert!(text.starts_with("error: "), "{text}");
+    assert!(text.contains(expected), "expected {expected:?} in {text}");
+    assert!(!text.contains("thread 'main'") && !text.contains("stack backtrace"), "{text}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn help_teaches_the_commands_and_exit_codes() {
+    let data = TempDir::new().unwrap();
+    let output = graft(data.path(), &["--help"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for expected in ["install", "demo", "Exit codes", "--deadline-secs", "graft tenant create diku"] {
+        assert!(text.contains(expected), "{expected} missing from --help");
+    }
+}
+
+#[test]
+fn install_upgrade_and_status_as_json() {
+    let data = TempDir::new().unwrap();
+    assert!(graft(data.path(), &["tenant", "create", "diku"]).status.success());
+    let output = graft(
+        data.path(),
+        &["--json", "install", "--tenant", "diku", "mod-users-1.0.0", "--load-reference", "--load-sample", "--param", "sampleUsers=25"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["modules"][0]["steps"][3]["step"], "load-sample");
+    assert_eq!(report["modules"][0]["steps"][3]["writes"]["inserted"], 25);
+
+    let output = graft(data.path(), &["--json", "install", "--tenant", "diku", "mod-users-2.0.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let status = json(&graft(data.path(), &["--json", "status", "--tenant", "diku"]));
+    assert_eq!(status["modules"][0]["module_id"], "mod-users-2.0.0");
+    let history = json(&graft(data.path(), &["--json", "history", "--tenant", "diku"]));
+    assert_eq!(history["steps"].as_array().unwrap().len(), 6);
+    let tenants = json(&graft(data.path(), &["--json", "tenant", "list"]));
+    assert_eq!(tenants["tenants"], serde_json::json!(["diku"]));
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let data = TempDir::new().unwrap();
+    assert_clean_error(&graft(data.path(), &["tenant", "create", "Diku"]), 2, "invalid tenant id \"Diku\"");
+    assert_clean_error(&graft(data.path(), &["install", "--tenant", "nobody", "mod-users-1.0.0"]), 2, "graft tenant create nobody");
+    assert!(graft(data.path(), &["tenant", "create", "diku"]).status.success());
+    assert_clean_error(&graft(data.path(), &["tenant", "create", "diku"]), 2, "tenant diku already exists");
+    assert_clean_error(&graft(data.path(), &["install", "--tenant", "diku", "mod-users"]), 2, "has no version");
+    assert_clean_error(&graft(data.path(), &["install", "--tenant", "diku", "mod-users-3.0.0"]), 2, "unknown module mod-users-3.0.0");
+    let modules = TempDir::new().unwrap();
+    let broken = modules.path().join("mod-users-1.0.0");
+    copy_dir(&graft_sample_modules::sample_modules_dir().join("mod-users-1.0.0"), &broken);
+    std::fs::write(broken.join("ModuleDescriptor.json"), r#"{"id": "mod-users-1.0.0", "provides": [{"id": "users"}]}"#).unwrap();
+    let modules_arg = modules.path().to_str().unwrap();
+    assert_clean_error(
+        &graft(data.path(), &["--modules", modules_arg, "install", "--tenant", "diku", "mod-users-1.0.0"]),
+        2,
+        "provides[0].version",
+    );
+    // clap's own usage errors use the same code.
+    assert_eq!(graft(data.path(), &["install", "--tenant", "diku"]).status.code(), Some(2));
+}
+
+#[test]
+fn failed_step_exits_1_and_names_where() {
+    let data = TempDir::new().unwrap();
+    let modules = TempDir::new().unwrap();
+    copy_dir(
+        &graft_sample_modules::test_packages_dir().join("mod-test-panic-1.0.0"),
+        &modules.path().join("mod-test-panic-1.0.0"),
+    );
+    let modules_arg = modules.path().to_str().unwrap();
+    assert!(graft(data.path(), &["tenant", "create", "diku"]).status.success());
+    let output = graft(data.path(), &["--modules", modules_arg, "install", "--tenant", "diku", "mod-test-panic-1.0.0"]);
+    assert_clean_error(&output, 1, "error: tenant diku, module mod-test-panic-1.0.0, step upgrade: panic:");
+    assert!(stderr(&output).contains("record item-00042 has no code"));
+    let history = json(&graft(data.path(), &["--json", "history", "--tenant", "diku"]));
+    assert_eq!(history["steps"].as_array().unwrap().len(), 0);
+    assert_eq!(history["failed"][0]["failure"]["kind"], "panic");
+}
+
+#[test]
+fn demo_runs_on_a_fresh_data_dir() {
+    let data = TempDir::new().unwrap();
+    let output = graft(data.path(), &["--json", "demo", "--users", "200"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let demo = json(&output);
+    assert_eq!(demo["ok"], true);
+    let jobs = demo["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 7);
+    assert_eq!(jobs[6]["report"]["modules"][0]["action"], "downgrade");
+    assert_eq!(jobs[6]["report"]["modules"][0]["to"], "mod-users-1.1.0");
+    // A second run gets its own fresh folder.
+    assert!(graft(data.path(), &["--json", "demo", "--users", "10"]).status.success());
+}
