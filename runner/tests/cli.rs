@@ -21,7 +21,8 @@ fn stderr(output: &Output) -> String {
 }
 
 fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 /// An error is one line, says what to do, and is no panic.
@@ -30,7 +31,10 @@ fn assert_clean_error(output: &Output, code: i32, expected: &str) {
     assert_eq!(output.status.code(), Some(code), "{text}");
     assert!(text.starts_with("error: "), "{text}");
     assert!(text.contains(expected), "expected {expected:?} in {text}");
-    assert!(!text.contains("thread 'main'") && !text.contains("stack backtrace"), "{text}");
+    assert!(
+        !text.contains("thread 'main'") && !text.contains("stack backtrace"),
+        "{text}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -51,7 +55,13 @@ fn help_teaches_the_commands_and_exit_codes() {
     let output = graft(data.path(), &["--help"]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for expected in ["install", "demo", "Exit codes", "--deadline-secs", "graft tenant create diku"] {
+    for expected in [
+        "install",
+        "demo",
+        "Exit codes",
+        "--deadline-secs",
+        "graft tenant create diku",
+    ] {
         assert!(text.contains(expected), "{expected} missing from --help");
     }
 }
@@ -59,10 +69,22 @@ fn help_teaches_the_commands_and_exit_codes() {
 #[test]
 fn install_upgrade_and_status_as_json() {
     let data = TempDir::new().unwrap();
-    assert!(graft(data.path(), &["tenant", "create", "diku"]).status.success());
+    assert!(graft(data.path(), &["tenant", "create", "diku"])
+        .status
+        .success());
     let output = graft(
         data.path(),
-        &["--json", "install", "--tenant", "diku", "mod-users-1.0.0", "--load-reference", "--load-sample", "--param", "sampleUsers=25"],
+        &[
+            "--json",
+            "install",
+            "--tenant",
+            "diku",
+            "mod-users-1.0.0",
+            "--load-reference",
+            "--load-sample",
+            "--param",
+            "sampleUsers=25",
+        ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let report = json(&output);
@@ -70,11 +92,20 @@ fn install_upgrade_and_status_as_json() {
     assert_eq!(report["modules"][0]["steps"][3]["step"], "load-sample");
     assert_eq!(report["modules"][0]["steps"][3]["writes"]["inserted"], 25);
 
-    let output = graft(data.path(), &["--json", "install", "--tenant", "diku", "mod-users-2.0.0"]);
+    let output = graft(
+        data.path(),
+        &["--json", "install", "--tenant", "diku", "mod-users-2.0.0"],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
-    let status = json(&graft(data.path(), &["--json", "status", "--tenant", "diku"]));
+    let status = json(&graft(
+        data.path(),
+        &["--json", "status", "--tenant", "diku"],
+    ));
     assert_eq!(status["modules"][0]["module_id"], "mod-users-2.0.0");
-    let history = json(&graft(data.path(), &["--json", "history", "--tenant", "diku"]));
+    let history = json(&graft(
+        data.path(),
+        &["--json", "history", "--tenant", "diku"],
+    ));
     assert_eq!(history["steps"].as_array().unwrap().len(), 6);
     let tenants = json(&graft(data.path(), &["--json", "tenant", "list"]));
     assert_eq!(tenants["tenants"], serde_json::json!(["diku"]));
@@ -83,24 +114,74 @@ fn install_upgrade_and_status_as_json() {
 #[test]
 fn bad_input_exits_2_with_one_line() {
     let data = TempDir::new().unwrap();
-    assert_clean_error(&graft(data.path(), &["tenant", "create", "Diku"]), 2, "invalid tenant id \"Diku\"");
-    assert_clean_error(&graft(data.path(), &["install", "--tenant", "nobody", "mod-users-1.0.0"]), 2, "graft tenant create nobody");
-    assert!(graft(data.path(), &["tenant", "create", "diku"]).status.success());
-    assert_clean_error(&graft(data.path(), &["tenant", "create", "diku"]), 2, "tenant diku already exists");
-    assert_clean_error(&graft(data.path(), &["install", "--tenant", "diku", "mod-users"]), 2, "has no version");
-    assert_clean_error(&graft(data.path(), &["install", "--tenant", "diku", "mod-users-3.0.0"]), 2, "unknown module mod-users-3.0.0");
+    assert_clean_error(
+        &graft(data.path(), &["tenant", "create", "Diku"]),
+        2,
+        "invalid tenant id \"Diku\"",
+    );
+    assert_clean_error(
+        &graft(
+            data.path(),
+            &["install", "--tenant", "nobody", "mod-users-1.0.0"],
+        ),
+        2,
+        "graft tenant create nobody",
+    );
+    assert!(graft(data.path(), &["tenant", "create", "diku"])
+        .status
+        .success());
+    assert_clean_error(
+        &graft(data.path(), &["tenant", "create", "diku"]),
+        2,
+        "tenant diku already exists",
+    );
+    assert_clean_error(
+        &graft(data.path(), &["install", "--tenant", "diku", "mod-users"]),
+        2,
+        "has no version",
+    );
+    assert_clean_error(
+        &graft(
+            data.path(),
+            &["install", "--tenant", "diku", "mod-users-3.0.0"],
+        ),
+        2,
+        "unknown module mod-users-3.0.0",
+    );
     let modules = TempDir::new().unwrap();
     let broken = modules.path().join("mod-users-1.0.0");
-    copy_dir(&graft_sample_modules::sample_modules_dir().join("mod-users-1.0.0"), &broken);
-    std::fs::write(broken.join("ModuleDescriptor.json"), r#"{"id": "mod-users-1.0.0", "provides": [{"id": "users"}]}"#).unwrap();
+    copy_dir(
+        &graft_sample_modules::sample_modules_dir().join("mod-users-1.0.0"),
+        &broken,
+    );
+    std::fs::write(
+        broken.join("ModuleDescriptor.json"),
+        r#"{"id": "mod-users-1.0.0", "provides": [{"id": "users"}]}"#,
+    )
+    .unwrap();
     let modules_arg = modules.path().to_str().unwrap();
     assert_clean_error(
-        &graft(data.path(), &["--modules", modules_arg, "install", "--tenant", "diku", "mod-users-1.0.0"]),
+        &graft(
+            data.path(),
+            &[
+                "--modules",
+                modules_arg,
+                "install",
+                "--tenant",
+                "diku",
+                "mod-users-1.0.0",
+            ],
+        ),
         2,
         "provides[0].version",
     );
     // clap's own usage errors use the same code.
-    assert_eq!(graft(data.path(), &["install", "--tenant", "diku"]).status.code(), Some(2));
+    assert_eq!(
+        graft(data.path(), &["install", "--tenant", "diku"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -112,11 +193,30 @@ fn failed_step_exits_1_and_names_where() {
         &modules.path().join("mod-test-panic-1.0.0"),
     );
     let modules_arg = modules.path().to_str().unwrap();
-    assert!(graft(data.path(), &["tenant", "create", "diku"]).status.success());
-    let output = graft(data.path(), &["--modules", modules_arg, "install", "--tenant", "diku", "mod-test-panic-1.0.0"]);
-    assert_clean_error(&output, 1, "error: tenant diku, module mod-test-panic-1.0.0, step upgrade: panic:");
+    assert!(graft(data.path(), &["tenant", "create", "diku"])
+        .status
+        .success());
+    let output = graft(
+        data.path(),
+        &[
+            "--modules",
+            modules_arg,
+            "install",
+            "--tenant",
+            "diku",
+            "mod-test-panic-1.0.0",
+        ],
+    );
+    assert_clean_error(
+        &output,
+        1,
+        "error: tenant diku, module mod-test-panic-1.0.0, step upgrade: panic:",
+    );
     assert!(stderr(&output).contains("record item-00042 has no code"));
-    let history = json(&graft(data.path(), &["--json", "history", "--tenant", "diku"]));
+    let history = json(&graft(
+        data.path(),
+        &["--json", "history", "--tenant", "diku"],
+    ));
     assert_eq!(history["steps"].as_array().unwrap().len(), 0);
     assert_eq!(history["failed"][0]["failure"]["kind"], "panic");
 }
@@ -133,5 +233,7 @@ fn demo_runs_on_a_fresh_data_dir() {
     assert_eq!(jobs[6]["report"]["modules"][0]["action"], "downgrade");
     assert_eq!(jobs[6]["report"]["modules"][0]["to"], "mod-users-1.1.0");
     // A second run gets its own fresh folder.
-    assert!(graft(data.path(), &["--json", "demo", "--users", "10"]).status.success());
+    assert!(graft(data.path(), &["--json", "demo", "--users", "10"])
+        .status
+        .success());
 }

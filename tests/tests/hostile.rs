@@ -7,7 +7,7 @@ use graft::{InstallOptions, TenantReport};
 use graft_tests::{modules_folder, with_data, TestRunner};
 use tempfile::TempDir;
 
-const HOSTILE: [&str; 7] = [
+const HOSTILE: [&str; 8] = [
     "mod-test-endless-loop-1.0.0",
     "mod-test-memory-bomb-1.0.0",
     "mod-test-read-host-file-1.0.0",
@@ -15,6 +15,7 @@ const HOSTILE: [&str; 7] = [
     "mod-test-panic-1.0.0",
     "mod-test-log-flood-1.0.0",
     "mod-test-fail-at-record-2.0.0",
+    "mod-test-snoop-1.0.0",
 ];
 
 fn runner() -> (TestRunner, TempDir) {
@@ -238,4 +239,22 @@ fn fuel_limit_stops_a_plugin() {
     let runner = TestRunner::with_limits(modules.path(), limits);
     let report = run_failing(&runner, "t1", "mod-test-endless-loop-1.0.0");
     assert_eq!(failure(&report).failure.kind, FailureKind::Fuel);
+}
+
+#[test]
+fn a_plugin_sees_only_its_own_collections() {
+    let (runner, _modules) = runner();
+    let report = run_failing(&runner, "t1", "mod-test-snoop-1.0.0");
+    let f = failure(&report);
+    assert_eq!(f.failure.kind, FailureKind::Failed);
+    assert!(
+        f.failure.message.contains("no collection users"),
+        "{}",
+        f.failure.message
+    );
+    assert!(
+        f.failure.message.contains(r#"visible: ["items"]"#),
+        "{}",
+        f.failure.message
+    );
 }

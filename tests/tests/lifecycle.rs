@@ -238,7 +238,9 @@ fn downgrade_to_a_release_the_plugin_cannot_reach_is_refused_up_front() {
 fn compiled_plugins_are_cached_and_reused() {
     let runner = TestRunner::with_sample_modules();
     runner.tenant("diku");
+    runner.tenant("east");
     runner.install_ok("diku", &["mod-users-1.0.0"], &InstallOptions::default());
+    runner.install_ok("east", &["mod-users-1.0.0"], &InstallOptions::default());
     let cache = runner.graft.data_dir.join("cache");
     let cached: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
@@ -246,14 +248,35 @@ fn compiled_plugins_are_cached_and_reused() {
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     let modified = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
-    runner.install_ok("diku", &["mod-users-1.0.0"], &InstallOptions::default());
+    // A second runner on the same data directory loads the compiled code.
+    let reopen = || {
+        graft::Graft::open(
+            &runner.graft.data_dir,
+            graft_sample_modules::sample_modules_dir(),
+            graft::Limits::default(),
+            1 << 20,
+        )
+        .unwrap()
+    };
+    let ids = [graft::ModuleId::parse("mod-users-1.0.0").unwrap()];
+    assert!(
+        reopen()
+            .install("diku", &ids, &InstallOptions::default())
+            .unwrap()
+            .ok
+    );
     assert_eq!(
         std::fs::metadata(&cached[0]).unwrap().modified().unwrap(),
         modified
     );
     // A corrupt cache entry is ignored and rewritten, never fatal.
     std::fs::write(&cached[0], b"garbage").unwrap();
-    runner.install_ok("diku", &["mod-users-1.0.0"], &InstallOptions::default());
+    assert!(
+        reopen()
+            .install("diku", &ids, &InstallOptions::default())
+            .unwrap()
+            .ok
+    );
     assert!(std::fs::metadata(&cached[0]).unwrap().len() > 1000);
 }
 
@@ -273,14 +296,25 @@ fn rollback_restores_users_of_any_shape_exactly() {
     ];
     let mut db = runner.graft.tenants.open("diku").unwrap();
     for user in &odd {
-        db.put("mod-users", "users", user["id"].as_str().unwrap(), &user.to_string()).unwrap();
+        db.put(
+            "mod-users",
+            "users",
+            user["id"].as_str().unwrap(),
+            &user.to_string(),
+        )
+        .unwrap();
     }
     drop(db);
     let before = runner.dump("diku").collections;
 
     runner.install_ok("diku", &["mod-users-2.0.0"], &InstallOptions::default());
-    let users = runner.dump("diku").collections["mod-users"]["users"].records.clone();
-    assert_eq!(users["odd-1"]["name"], json!({"family": "L", "middleName": "M", "preferredContactTypeId": "002"}));
+    let users = runner.dump("diku").collections["mod-users"]["users"]
+        .records
+        .clone();
+    assert_eq!(
+        users["odd-1"]["name"],
+        json!({"family": "L", "middleName": "M", "preferredContactTypeId": "002"})
+    );
     assert_eq!(users["odd-1"]["groupId"], json!("g"));
     assert!(users["odd-1"].get("contact").is_none());
     assert_eq!(users["odd-2"], json!({"id": "odd-2", "username": "x2"}));
@@ -300,10 +334,18 @@ fn real_plugin_failing_at_a_record_names_it_and_changes_nothing() {
     runner.install_ok("diku", &["mod-users-1.1.0"], &with_data(2000));
     // Ids sort after the generated users, so 2,000 records are rewritten first.
     let mut db = runner.graft.tenants.open("diku").unwrap();
-    db.put("mod-users", "users", "zz-broken", r#"{"id":"zz-broken","username":"zz","name":"already 2.0.0?"}"#).unwrap();
+    db.put(
+        "mod-users",
+        "users",
+        "zz-broken",
+        r#"{"id":"zz-broken","username":"zz","name":"already 2.0.0?"}"#,
+    )
+    .unwrap();
     drop(db);
     let before = runner.dump("diku");
-    let report = runner.install("diku", &["mod-users-2.0.0"], &InstallOptions::default()).unwrap();
+    let report = runner
+        .install("diku", &["mod-users-2.0.0"], &InstallOptions::default())
+        .unwrap();
     assert!(!report.ok);
     let failure = report.modules[0].failure.as_ref().unwrap();
     assert_eq!(failure.to_string(), "tenant diku, module mod-users-2.0.0, step upgrade: failed: a 1.1.0 user must not have the 2.0.0 field \"name\" (collection users, record zz-broken)");

@@ -23,6 +23,8 @@ const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
     "panic"
 } else if cfg!(feature = "fail-at-record") {
     "fail-at-record"
+} else if cfg!(feature = "snoop") {
+    "snoop"
 } else if cfg!(feature = "wrong-describe") {
     "wrong-describe"
 } else {
@@ -125,6 +127,19 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
     panic!("record item-00042 has no code: {broken:?}");
 }
 
+/// Looks for another module's collection (mod-users' `users`).
+#[cfg(feature = "snoop")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    let visible = graft_plugin_sdk::bindings::graft::migration::store::list_collections();
+    match Collection::<Value>::new("users").count() {
+        Ok(n) => {
+            graft_plugin_sdk::log::info(&format!("saw {n} users"));
+            Ok(Outcome::Created)
+        }
+        Err(e) => Err(graft_plugin_sdk::Error::failed(format!("cannot see users ({e}); visible: {visible:?}"))),
+    }
+}
+
 /// At 1.0.0 only seeds; the 2.0.0 upgrade rewrites every item, adds a
 /// collection and an index, and fails at record `failAtRecord` (default 500).
 #[cfg(feature = "fail-at-record")]
@@ -160,7 +175,8 @@ fn misbehave(ctx: &Context) -> Result<Outcome> {
     feature = "write-data-folder",
     feature = "log-flood",
     feature = "panic",
-    feature = "fail-at-record"
+    feature = "fail-at-record",
+    feature = "snoop"
 )))]
 fn misbehave(_ctx: &Context) -> Result<Outcome> {
     Ok(Outcome::Created)

@@ -17,10 +17,11 @@ use output::BoundedPipe;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use state::{MemoryLimiter, StepState};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
@@ -66,6 +67,9 @@ pub struct Host {
     engine: Engine,
     linker: Linker<StepState>,
     cache_dir: Option<PathBuf>,
+    /// Plugins already compiled and linked in this process, by the sha256 of
+    /// their bytes: every tenant after the first only instantiates.
+    linked: Mutex<HashMap<String, bindings::PluginPre<StepState>>>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -193,6 +197,7 @@ impl Host {
             engine,
             linker,
             cache_dir: config.cache_dir,
+            linked: Mutex::new(HashMap::new()),
             ticker_stop,
         })
     }
@@ -205,6 +210,13 @@ impl Host {
             .with_context(|| format!("{}: cannot read the plugin", path.display()))?;
         check_header(path, &bytes)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
+        if let Some(pre) = self.linked.lock().unwrap().get(&sha256) {
+            return Ok(Plugin {
+                package: package.clone(),
+                sha256,
+                pre: pre.clone(),
+            });
+        }
         let component = self.compile(path, &bytes, &sha256)?;
         check_contract(&self.engine, path, &component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
@@ -215,6 +227,10 @@ impl Host {
         })?;
         let pre = bindings::PluginPre::new(instance_pre)
             .map_err(|e| anyhow!("{}: not a Graft plugin for {CONTRACT}: {e}", path.display()))?;
+        self.linked
+            .lock()
+            .unwrap()
+            .insert(sha256.clone(), pre.clone());
         Ok(Plugin {
             package: package.clone(),
             sha256,
@@ -467,7 +483,10 @@ fn panic_message(stderr: &[u8]) -> Option<String> {
     let start = text.find("panicked at ")?;
     let mut lines = text[start + "panicked at ".len()..].lines();
     let location = lines.next().unwrap_or_default().trim_end_matches(':');
-    let message: Vec<&str> = lines.take_while(|line| !line.starts_with("note:")).take(4).collect();
+    let message: Vec<&str> = lines
+        .take_while(|line| !line.starts_with("note:"))
+        .take(4)
+        .collect();
     Some(format!("{} (at {location})", message.join(" ")))
 }
 
