@@ -1,0 +1,26 @@
+# Shortcuts; the README's two commands work without `just`.
+
+# Run the demo: three tenants, install, upgrade and downgrade of mod-users.
+demo:
+    cargo run --release -- demo
+
+# Every test, as CI runs them.
+test:
+    cargo test --release --workspace
+    cargo test --manifest-path plugins/Cargo.toml -p graft-plugin-sdk
+
+# Build the runner and the sample modules' plugins.
+build:
+    cargo build --release
+
+# The plugin SDK's documentation.
+doc:
+    cargo doc --manifest-path plugins/Cargo.toml -p graft-plugin-sdk --open
+
+fmt:
+    cargo fmt --all
+    cargo fmt --all --manifest-path plugins/Cargo.toml
+
+# Everything CI checks, on this machine.
+ci:
+    .ci/run
