@@ -184,10 +184,14 @@ pub fn init_tracing(verbose: u8) {
 
 impl LimitArgs {
     fn limits(&self) -> Result<Limits> {
-        if !(self.deadline_secs.is_finite() && self.deadline_secs > 0.0) {
+        const WEEK: f64 = 7.0 * 24.0 * 3600.0;
+        if !(self.deadline_secs > 0.0 && self.deadline_secs <= WEEK) {
             return Err(anyhow!(
-                "--deadline-secs must be a positive number of seconds"
+                "--deadline-secs must be more than 0 and at most {WEEK} (a week)"
             ));
+        }
+        if self.memory_mb == 0 || self.memory_mb > 64 << 10 {
+            return Err(anyhow!("--memory-mb must be between 1 and 65536"));
         }
         Ok(Limits {
             deadline: Duration::from_secs_f64(self.deadline_secs),

@@ -175,6 +175,16 @@ fn bad_input_exits_2_with_one_line() {
         2,
         "provides[0].version",
     );
+    assert_clean_error(
+        &graft(data.path(), &["--deadline-secs", "1e30", "tenant", "list"]),
+        2,
+        "--deadline-secs must be",
+    );
+    assert_clean_error(
+        &graft(data.path(), &["--memory-mb", "0", "tenant", "list"]),
+        2,
+        "--memory-mb must be",
+    );
     // clap's own usage errors use the same code.
     assert_eq!(
         graft(data.path(), &["install", "--tenant", "diku"])

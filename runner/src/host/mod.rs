@@ -314,7 +314,7 @@ impl Host {
                 ));
             }
         }
-        let state = StepState {
+        let mut state = StepState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
@@ -329,6 +329,10 @@ impl Host {
             stdout,
             stderr,
         };
+        let deadline = started + limits.deadline;
+        if let Some(db) = state.store.as_deref_mut() {
+            db.set_deadline(Some(deadline));
+        }
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         let fuel = limits.fuel.unwrap_or(u64::MAX);
@@ -352,11 +356,24 @@ impl Host {
         };
         let fuel_used = limits.fuel.map(|_| fuel - store.get_fuel().unwrap_or(0));
         let mut state = store.into_data();
+        if let Some(db) = state.store.as_deref_mut() {
+            db.set_deadline(None);
+        }
         let (out, out_dropped) = state.stdout.take();
         let (err, err_dropped) = state.stderr.take();
         state.log.captured("info", "stdout", &out, out_dropped);
         state.log.captured("warn", "stderr", &err, err_dropped);
         let result = result.map_err(|mut failure| {
+            // However the plugin ended (an interrupted storage call it
+            // reported, or the epoch trap), a call past its deadline timed out.
+            if Instant::now() >= deadline && failure.kind != FailureKind::Timeout {
+                failure.message = format!(
+                    "the plugin ran past its deadline of {:.1} s ({})",
+                    limits.deadline.as_secs_f64(),
+                    failure.message
+                );
+                failure.kind = FailureKind::Timeout;
+            }
             if failure.kind == FailureKind::Trap {
                 // A Rust guest prints its panic message, then aborts.
                 if let Some(panic) = panic_message(&err) {

@@ -115,6 +115,10 @@ pub trait TenantStore: Send {
     /// The tenant this store belongs to.
     fn tenant(&self) -> &str;
 
+    /// Interrupt any statement still running at `deadline` (the deadline of
+    /// the plugin call it serves: wasmtime's epochs do not stop host code).
+    fn set_deadline(&mut self, deadline: Option<std::time::Instant>);
+
     /// Start a transaction; everything until `commit` or `rollback` is one unit.
     fn begin(&mut self) -> StoreResult<()>;
     fn commit(&mut self) -> StoreResult<()>;

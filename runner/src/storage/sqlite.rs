@@ -167,6 +167,9 @@ impl SqliteStore {
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
+    if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) {
+        return StoreError::Backend("interrupted: the plugin call ran past its deadline".into());
+    }
     StoreError::Backend(e.to_string())
 }
 
@@ -205,6 +208,16 @@ fn check_id(id: &str) -> StoreResult<()> {
 impl TenantStore for SqliteStore {
     fn tenant(&self) -> &str {
         &self.tenant
+    }
+
+    fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        match deadline {
+            // About every 10,000 SQLite VM instructions: microseconds apart.
+            Some(deadline) => self
+                .conn
+                .progress_handler(10_000, Some(move || std::time::Instant::now() >= deadline)),
+            None => self.conn.progress_handler(0, None::<fn() -> bool>),
+        }
     }
 
     fn begin(&mut self) -> StoreResult<()> {
@@ -674,5 +687,140 @@ impl TenantStore for SqliteStore {
             modules: self.modules()?,
             history: self.history()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::create(&dir.path().join("t.sqlite"), "t").unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn documents_must_be_json_objects() {
+        let (_dir, mut db) = store();
+        db.create_collection("m", "c").unwrap();
+        for bad in ["[1]", "not json", "\"text\""] {
+            let error = db.put("m", "c", "r1", bad).unwrap_err();
+            assert!(
+                matches!(error, StoreError::InvalidDocument(_)),
+                "{bad}: {error}"
+            );
+        }
+        assert_eq!(
+            db.put("m", "c", "r1", r#"{"a":1}"#).unwrap(),
+            WriteEffect::Inserted
+        );
+        assert_eq!(
+            db.put("m", "c", "r1", r#"{"a":1}"#).unwrap(),
+            WriteEffect::Unchanged
+        );
+        assert_eq!(
+            db.put("m", "c", "r1", r#"{"a":2}"#).unwrap(),
+            WriteEffect::Replaced
+        );
+    }
+
+    #[test]
+    fn unique_violations_name_the_index_and_record() {
+        let (_dir, mut db) = store();
+        db.create_collection("m", "c").unwrap();
+        let spec = IndexSpec {
+            name: "c-code".into(),
+            field: "code".into(),
+            unique: true,
+            case_insensitive: true,
+        };
+        assert!(db.create_index("m", "c", &spec).unwrap());
+        assert!(
+            !db.create_index("m", "c", &spec).unwrap(),
+            "same definition again is no change"
+        );
+        db.put("m", "c", "a", r#"{"code":"X"}"#).unwrap();
+        let error = db.put("m", "c", "b", r#"{"code":"x"}"#).unwrap_err();
+        assert_eq!(
+            error,
+            StoreError::UniqueViolation {
+                collection: "c".into(),
+                index: "c-code".into(),
+                record_id: "b".into()
+            }
+        );
+    }
+
+    #[test]
+    fn set_based_changes() {
+        let (_dir, mut db) = store();
+        db.create_collection("m", "c").unwrap();
+        db.put("m", "c", "a", r#"{"p":{"x":1}}"#).unwrap();
+        db.put("m", "c", "b", r#"{"p":{"x":2},"t":"staff"}"#)
+            .unwrap();
+        let set_default = FieldChange::SetDefault {
+            field: "t".into(),
+            value: r#""patron""#.into(),
+        };
+        assert_eq!(db.update_all("m", "c", &set_default).unwrap(), 1);
+        let rename = FieldChange::Rename {
+            from: "p".into(),
+            to: "q".into(),
+        };
+        assert_eq!(db.update_all("m", "c", &rename).unwrap(), 2);
+        let doc: serde_json::Value =
+            serde_json::from_str(&db.get("m", "c", "a").unwrap().unwrap()).unwrap();
+        assert_eq!(doc, serde_json::json!({"q": {"x": 1}, "t": "patron"}));
+        let remove = FieldChange::Remove { field: "t".into() };
+        assert_eq!(db.update_all("m", "c", &remove).unwrap(), 2);
+        let bad = FieldChange::Set {
+            field: "t".into(),
+            value: "not json".into(),
+        };
+        assert!(matches!(
+            db.update_all("m", "c", &bad),
+            Err(StoreError::InvalidDocument(_))
+        ));
+    }
+
+    #[test]
+    fn modules_cannot_name_each_others_collections() {
+        let (_dir, mut db) = store();
+        db.create_collection("mod-a", "items").unwrap();
+        db.put("mod-a", "items", "1", "{}").unwrap();
+        assert_eq!(
+            db.get("mod-b", "items", "1"),
+            Err(StoreError::NoSuchCollection("items".into()))
+        );
+        assert!(db.list_collections("mod-b").unwrap().is_empty());
+        assert!(matches!(
+            db.create_collection("mod-b", "x\"; DROP TABLE graft_modules; --"),
+            Err(StoreError::InvalidName(_))
+        ));
+    }
+
+    #[test]
+    fn a_passed_deadline_interrupts_long_statements() {
+        let (_dir, mut db) = store();
+        db.create_collection("m", "c").unwrap();
+        db.begin().unwrap();
+        for n in 0..20_000 {
+            db.put("m", "c", &format!("{n:06}"), &format!(r#"{{"n":{n}}}"#))
+                .unwrap();
+        }
+        db.commit().unwrap();
+        db.set_deadline(Some(std::time::Instant::now()));
+        let change = FieldChange::Set {
+            field: "flag".into(),
+            value: "true".into(),
+        };
+        let error = db.update_all("m", "c", &change).unwrap_err();
+        assert!(
+            error.to_string().contains("ran past its deadline"),
+            "{error}"
+        );
+        db.set_deadline(None);
+        assert_eq!(db.update_all("m", "c", &change).unwrap(), 20_000);
     }
 }
