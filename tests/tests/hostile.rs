@@ -19,7 +19,11 @@ const HOSTILE: [&str; 8] = [
 ];
 
 fn runner() -> (TestRunner, TempDir) {
-    let mut packages = vec!["mod-users-1.0.0", "mod-test-fail-at-record-1.0.0"];
+    let mut packages = vec![
+        "mod-users-1.0.0",
+        "mod-test-fail-at-record-1.0.0",
+        "mod-test-probe-sandbox-1.0.0",
+    ];
     packages.extend(HOSTILE);
     let modules = modules_folder(&packages);
     (TestRunner::new(modules.path()), modules)
@@ -257,4 +261,15 @@ fn a_plugin_sees_only_its_own_collections() {
         "{}",
         f.failure.message
     );
+}
+
+#[test]
+fn no_environment_no_network_no_host_file_system() {
+    let (runner, _modules) = runner();
+    let report = run_failing(&runner, "t1", "mod-test-probe-sandbox-1.0.0");
+    let message = &failure(&report).failure.message;
+    assert!(message.contains("env=[] args=[]"), "{message}");
+    assert!(message.contains("tcp=refused"), "{message}");
+    assert!(message.contains("dns=refused"), "{message}");
+    assert!(message.contains("root=Err"), "{message}");
 }

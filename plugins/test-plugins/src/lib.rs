@@ -23,6 +23,8 @@ const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
     "panic"
 } else if cfg!(feature = "fail-at-record") {
     "fail-at-record"
+} else if cfg!(feature = "probe-sandbox") {
+    "probe-sandbox"
 } else if cfg!(feature = "snoop") {
     "snoop"
 } else if cfg!(feature = "wrong-describe") {
@@ -127,6 +129,26 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
     panic!("record item-00042 has no code: {broken:?}");
 }
 
+/// Reports what of the host it can reach: environment, arguments, network,
+/// the root of the file system. The test expects none of it.
+#[cfg(feature = "probe-sandbox")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    let env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+    let args: Vec<String> = std::env::args().collect();
+    let tcp = match std::net::TcpStream::connect("127.0.0.1:5432") {
+        Ok(_) => "connected".to_string(),
+        Err(e) => format!("refused ({e})"),
+    };
+    let dns = match std::net::ToSocketAddrs::to_socket_addrs("localhost:80") {
+        Ok(addrs) => format!("resolved {}", addrs.count()),
+        Err(e) => format!("refused ({e})"),
+    };
+    let root = std::fs::read_dir("/").map(|d| d.count()).map_err(|e| e.to_string());
+    Err(graft_plugin_sdk::Error::failed(format!(
+        "env={env:?} args={args:?} tcp={tcp} dns={dns} root={root:?}"
+    )))
+}
+
 /// Looks for another module's collection (mod-users' `users`).
 #[cfg(feature = "snoop")]
 fn misbehave(_ctx: &Context) -> Result<Outcome> {
@@ -176,7 +198,8 @@ fn misbehave(ctx: &Context) -> Result<Outcome> {
     feature = "log-flood",
     feature = "panic",
     feature = "fail-at-record",
-    feature = "snoop"
+    feature = "snoop",
+    feature = "probe-sandbox"
 )))]
 fn misbehave(_ctx: &Context) -> Result<Outcome> {
     Ok(Outcome::Created)
