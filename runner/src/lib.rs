@@ -17,6 +17,7 @@ pub mod limits;
 pub mod module_id;
 pub mod overlay;
 pub mod package;
+pub mod plan;
 pub mod storage;
 pub mod tenants;
 

@@ -56,9 +56,11 @@ impl fmt::Display for ModuleId {
 
 impl Version {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (release, pre) = match text.split_once('-') {
+        // Build metadata (`+build.7`) does not take part in the order.
+        let ordered = text.split_once('+').map_or(text, |(ordered, _)| ordered);
+        let (release, pre) = match ordered.split_once('-') {
             Some((release, pre)) => (release, Some(pre.to_string())),
-            None => (text, None),
+            None => (ordered, None),
         };
         let numbers = release
             .split('.')
@@ -77,6 +79,11 @@ impl Version {
 
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// A pre-release (`1.0.0-SNAPSHOT`), which sorts below its release.
+    pub fn is_prerelease(&self) -> bool {
+        self.pre.is_some()
     }
 }
 
@@ -168,8 +175,79 @@ mod tests {
         assert!(v("1.10.0") > v("1.9.9"));
         assert!(v("1.0.0") > v("1.0.0-SNAPSHOT"));
         assert!(v("1.0.0-SNAPSHOT.12") > v("1.0.0-SNAPSHOT.9"));
+        assert!(v("2.1.0-SNAPSHOT") > v("2.0.9"));
+        // npm snapshots put a build number in the patch: still numeric.
+        assert!(v("11.0.1000991") > v("11.0.11"));
         assert!(v("19.4.5") > v("19.4"));
         assert_eq!(v("1.0").cmp(&v("1.0.0")), Ordering::Equal);
+    }
+
+    #[test]
+    fn build_metadata_does_not_order() {
+        assert_eq!(v("1.2.3+build.7"), v("1.2.3"));
+        assert!(v("1.2.3+zzz") < v("1.2.4"));
+    }
+
+    fn version_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let numbers = prop::collection::vec(0u64..30, 1..5);
+        let pre = prop::option::of(prop::collection::vec(
+            prop_oneof![
+                Just("SNAPSHOT".to_string()),
+                Just("rc".to_string()),
+                (0u64..20).prop_map(|n| n.to_string())
+            ],
+            1..3,
+        ));
+        (numbers, pre).prop_map(|(numbers, pre)| {
+            let release = numbers
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(".");
+            match pre {
+                Some(parts) => format!("{release}-{}", parts.join(".")),
+                None => release,
+            }
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn order_is_total_and_consistent(a in version_text(), b in version_text(), c in version_text()) {
+            let (a, b, c) = (v(&a), v(&b), v(&c));
+            proptest::prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+            if a <= b && b <= c {
+                proptest::prop_assert!(a <= c);
+            }
+            proptest::prop_assert_eq!(a == b, a.cmp(&b) == Ordering::Equal);
+        }
+
+        #[test]
+        fn a_release_sorts_above_its_prereleases(release in version_text(), pre in "[A-Za-z0-9]{1,8}(\\.[0-9]{1,3})?") {
+            let release = release.split('-').next().unwrap().to_string();
+            let prerelease = format!("{}-{}", release, pre);
+            proptest::prop_assert!(v(&release) > v(&prerelease));
+        }
+
+        #[test]
+        fn raising_a_component_raises_the_version(
+            numbers in proptest::collection::vec(0u64..1000, 1..5),
+            at in 0usize..5,
+        ) {
+            let at = at % numbers.len();
+            let mut higher = numbers.clone();
+            higher[at] += 1;
+            let text = |n: &[u64]| n.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
+            proptest::prop_assert!(v(&text(&higher)) > v(&text(&numbers)));
+        }
+
+        #[test]
+        fn ids_round_trip(name in "(mod|folio|edge)[-_][a-z]{1,10}(-[a-z]{1,8})?", version in version_text()) {
+            let id = ModuleId::parse(&format!("{name}-{version}")).unwrap();
+            proptest::prop_assert_eq!(&id.name, &name);
+            proptest::prop_assert_eq!(id.to_string(), format!("{name}-{version}"));
+        }
     }
 
     #[test]
@@ -180,5 +258,71 @@ mod tests {
         assert!(ModuleId::parse("mod-users-1.x")
             .unwrap_err()
             .contains("numbers"));
+    }
+}
+
+/// An interface version `maj.min[.patch]`. A provided version satisfies a
+/// required one of the same major with a minor (and patch) at least as high.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InterfaceVersion {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+}
+
+impl InterfaceVersion {
+    pub fn parse(text: &str) -> Option<Self> {
+        let parts: Vec<u64> = text
+            .split('.')
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        match parts[..] {
+            [major, minor] => Some(InterfaceVersion {
+                major,
+                minor,
+                patch: 0,
+            }),
+            [major, minor, patch] => Some(InterfaceVersion {
+                major,
+                minor,
+                patch,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether this (provided) version satisfies `required`.
+    pub fn satisfies(&self, required: &InterfaceVersion) -> bool {
+        self.major == required.major && (self.minor, self.patch) >= (required.minor, required.patch)
+    }
+
+    /// Whether this provided version satisfies any of space-separated
+    /// alternatives (`"16.0 17.0"`).
+    pub fn satisfies_any(&self, alternatives: &str) -> bool {
+        alternatives
+            .split_whitespace()
+            .filter_map(InterfaceVersion::parse)
+            .any(|r| self.satisfies(&r))
+    }
+}
+
+#[cfg(test)]
+mod interface_tests {
+    use super::InterfaceVersion;
+
+    #[test]
+    fn same_major_and_at_least_the_minor() {
+        let provided = InterfaceVersion::parse("16.1").unwrap();
+        assert!(provided.satisfies_any("16.0"));
+        assert!(provided.satisfies_any("16.1"));
+        assert!(!provided.satisfies_any("16.2"));
+        assert!(!provided.satisfies_any("17.0"));
+        assert!(provided.satisfies_any("15.0 16.0"));
+        assert!(InterfaceVersion::parse("1.2.3")
+            .unwrap()
+            .satisfies_any("1.2.1"));
+        assert!(!InterfaceVersion::parse("1.2.0")
+            .unwrap()
+            .satisfies_any("1.2.1"));
     }
 }
