@@ -3,10 +3,12 @@
 use crate::output;
 use anyhow::{anyhow, Result};
 use clap::{Args, Parser, Subcommand};
-use graft::install::ProgressFactory;
-use graft::{Graft, InstallOptions, Limits, ModuleId};
+use graft::fanout::Fanout;
+use graft::install::{CommitMode, Job, ProgressFactory};
+use graft::plan::{Request, RequestAction};
+use graft::{Graft, InstallOptions, Limits};
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,9 +30,12 @@ pub const EXIT_BAD_INPUT: u8 = 2;
     after_help = "Start with `graft demo`, then:\n  \
                   graft tenant create diku\n  \
                   graft install --tenant diku mod-users-1.0.0 --load-reference\n  \
-                  graft install --tenant diku mod-users-2.0.0     (upgrade)\n  \
-                  graft install --tenant diku mod-users-1.1.0     (downgrade)\n  \
-                  graft status --tenant diku\n\n\
+                  graft install --tenant diku mod-users-2.0.0 --simulate   (what would change)\n  \
+                  graft install --tenant diku mod-users-2.0.0              (upgrade)\n  \
+                  graft install --tenant diku mod-users-1.1.0              (downgrade)\n  \
+                  graft install --tenant diku --file install.json          (an Okapi install list)\n  \
+                  graft upgrade --all-tenants --canary diku --parallel 4\n  \
+                  graft changes --tenant diku\n\n\
                   Exit codes: 0 success, 1 a step failed (its module was rolled back), 2 bad input \
                   (nothing written)."
 )]
@@ -93,17 +98,27 @@ pub enum Command {
     /// List the module packages Graft can see.
     #[command(subcommand)]
     Modules(ModulesCommand),
-    /// Install, upgrade or downgrade modules for a tenant.
+    /// Install, upgrade or downgrade modules for tenants.
     ///
-    /// Give module ids in the order to apply them. An id of a module the tenant
-    /// does not have installs it; a newer id upgrades it; an older id downgrades
-    /// it with the rollback of the enabled release's plugin; the same id runs
-    /// the plugin again, which reports `unchanged`.
+    /// Name module ids, or give an Okapi install list with --file. A module the
+    /// tenant does not have is installed; a newer id upgrades it; an older id
+    /// downgrades it with the rollback of the enabled release's plugin; the same
+    /// id runs the plugin again, which reports `unchanged`. Required modules are
+    /// pulled in, in dependency order; modules with no package are listed as not
+    /// managed by Graft. By default all modules of a tenant commit together or
+    /// not at all.
     Install(InstallArgs),
+    /// Upgrade every enabled module of tenants to its newest release.
+    Upgrade(UpgradeArgs),
+    /// Disable modules for tenants, keeping their data (--purge removes it).
+    Disable(DisableArgs),
     /// Show the modules a tenant has enabled.
     Status(TenantArg),
     /// Show every step run for a tenant, and failed attempts from the journal.
     History(TenantArg),
+    /// Show what jobs changed: counts per module and collection, and records
+    /// before and after.
+    Changes(ChangesArgs),
     /// Run a demonstration on a fresh data directory: three tenants, installs,
     /// upgrades and a downgrade of mod-users with 10,000 users each.
     Demo(DemoArgs),
@@ -134,14 +149,33 @@ pub struct TenantArg {
     pub tenant: String,
 }
 
+/// Which tenants a job runs on, and how.
 #[derive(Args)]
-pub struct InstallArgs {
-    /// The tenant id.
-    #[arg(long)]
-    pub tenant: String,
-    /// Module ids, e.g. mod-users-2.0.0.
-    #[arg(required = true, value_name = "MODULE_ID")]
-    pub module_ids: Vec<String>,
+#[group(required = true, multiple = false, id = "which_tenants")]
+pub struct TenantSelection {
+    /// A tenant id.
+    #[arg(long, group = "which_tenants")]
+    pub tenant: Option<String>,
+    /// Several tenants, comma-separated.
+    #[arg(long, value_delimiter = ',', group = "which_tenants")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the data directory.
+    #[arg(long, group = "which_tenants")]
+    pub all_tenants: bool,
+}
+
+#[derive(Args)]
+pub struct FanoutArgs {
+    /// Run this tenant first, alone, and stop everything if it fails.
+    #[arg(long, value_name = "TENANT")]
+    pub canary: Option<String>,
+    /// How many tenants to run at once.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub parallel: usize,
+}
+
+#[derive(Args)]
+pub struct JobArgs {
     /// Load the modules' reference data (never overwriting tenant records).
     #[arg(long)]
     pub load_reference: bool,
@@ -151,6 +185,79 @@ pub struct InstallArgs {
     /// A tenant parameter for the plugins, KEY=VALUE (repeatable), e.g. sampleUsers=5000.
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
+    /// Run the real plugins on the real data, report the plan and every change,
+    /// and roll it all back: nothing is written.
+    #[arg(long)]
+    pub simulate: bool,
+    /// `atomic`: all modules of a tenant commit together or not at all;
+    /// `per-module`: each module commits on its own.
+    #[arg(long, value_enum, default_value = "atomic")]
+    pub commit: CommitArg,
+    /// Fail a module whose steps report more record warnings than this.
+    #[arg(long, value_name = "N")]
+    pub max_warnings: Option<u64>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum CommitArg {
+    Atomic,
+    PerModule,
+}
+
+#[derive(Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub which: TenantSelection,
+    /// Module ids, e.g. mod-users-2.0.0 (a name alone means its newest release).
+    #[arg(value_name = "MODULE_ID", required_unless_present = "file")]
+    pub module_ids: Vec<String>,
+    /// An Okapi install list: [{"id": "mod-users-19.4.5", "action": "enable"}, ...].
+    #[arg(long, value_name = "FILE", conflicts_with = "module_ids")]
+    pub file: Option<PathBuf>,
+    /// Disabling a module (in an install list) also removes its data.
+    #[arg(long)]
+    pub purge: bool,
+    #[command(flatten)]
+    pub job: JobArgs,
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
+}
+
+#[derive(Args)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    pub which: TenantSelection,
+    #[command(flatten)]
+    pub job: JobArgs,
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
+}
+
+#[derive(Args)]
+pub struct DisableArgs {
+    #[command(flatten)]
+    pub which: TenantSelection,
+    /// Modules to disable, by name or id.
+    #[arg(required = true, value_name = "MODULE")]
+    pub modules: Vec<String>,
+    /// Also remove the modules' data.
+    #[arg(long)]
+    pub purge: bool,
+    /// Report what would change and write nothing.
+    #[arg(long)]
+    pub simulate: bool,
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
+}
+
+#[derive(Args)]
+pub struct ChangesArgs {
+    /// The tenant id.
+    #[arg(long)]
+    pub tenant: String,
+    /// One job (see `graft history`); default: every job, summed per collection.
+    #[arg(long, value_name = "JOB_ID")]
+    pub job: Option<String>,
 }
 
 #[derive(Args)]
@@ -227,44 +334,160 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             output::created_tenants(tenants, json);
         }
-        Command::Tenant(TenantCommand::List) => {
-            let graft = open(&cli)?;
-            output::tenants(&graft, json)?;
-        }
-        Command::Modules(ModulesCommand::List) => {
-            let graft = open(&cli)?;
-            output::modules(&graft, json)?;
-        }
+        Command::Tenant(TenantCommand::List) => output::tenants(&open(&cli)?, json)?,
+        Command::Modules(ModulesCommand::List) => output::modules(&open(&cli)?, json)?,
         Command::Install(args) => {
-            let graft = open(&cli)?;
-            let ids = args
-                .module_ids
-                .iter()
-                .map(|id| ModuleId::parse(id).map_err(|e| anyhow!(e)))
-                .collect::<Result<Vec<_>>>()?;
-            let options = InstallOptions {
-                load_reference: args.load_reference,
-                load_sample: args.load_sample,
-                parameters: args.params.clone(),
-                progress: (!json).then(progress_bars),
+            let job = match &args.file {
+                Some(file) => Job::InstallList(read_install_list(file)?),
+                None => Job::Modules(
+                    args.module_ids
+                        .iter()
+                        .map(|id| Request {
+                            id: id.clone(),
+                            action: RequestAction::Enable,
+                        })
+                        .collect(),
+                ),
             };
-            let report = graft.install(&args.tenant, &ids, &options)?;
-            output::tenant_report(&report, json);
-            if !report.ok {
-                return Ok(ExitCode::from(EXIT_FAILED));
-            }
+            let options = args.job.options(json, args.purge);
+            return run_job(&cli, &args.which, &args.fanout, &job, &options);
         }
-        Command::Status(TenantArg { tenant }) => {
-            let graft = open(&cli)?;
-            output::status(&graft, tenant, json)?;
+        Command::Upgrade(args) => {
+            let options = args.job.options(json, false);
+            return run_job(&cli, &args.which, &args.fanout, &Job::UpgradeAll, &options);
         }
-        Command::History(TenantArg { tenant }) => {
-            let graft = open(&cli)?;
-            output::history(&graft, tenant, json)?;
+        Command::Disable(args) => {
+            let requests = args
+                .modules
+                .iter()
+                .map(|id| Request {
+                    id: id.clone(),
+                    action: RequestAction::Disable,
+                })
+                .collect();
+            let options = InstallOptions {
+                purge: args.purge,
+                simulate: args.simulate,
+                ..InstallOptions::default()
+            };
+            return run_job(
+                &cli,
+                &args.which,
+                &args.fanout,
+                &Job::Modules(requests),
+                &options,
+            );
+        }
+        Command::Status(TenantArg { tenant }) => output::status(&open(&cli)?, tenant, json)?,
+        Command::History(TenantArg { tenant }) => output::history(&open(&cli)?, tenant, json)?,
+        Command::Changes(args) => {
+            output::changes(&open(&cli)?, &args.tenant, args.job.as_deref(), json)?
         }
         Command::Demo(args) => return crate::demo::run(&open_demo(&cli)?, args.users, json),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+impl JobArgs {
+    fn options(&self, json: bool, purge: bool) -> InstallOptions {
+        InstallOptions {
+            load_reference: self.load_reference,
+            load_sample: self.load_sample,
+            parameters: self.params.clone(),
+            progress: (!json).then(progress_bars),
+            simulate: self.simulate,
+            commit: match self.commit {
+                CommitArg::Atomic => CommitMode::Atomic,
+                CommitArg::PerModule => CommitMode::PerModule,
+            },
+            max_warnings: self.max_warnings,
+            purge,
+        }
+    }
+}
+
+/// Read an Okapi install list; the error names the file and the entry.
+fn read_install_list(path: &Path) -> Result<Vec<Request>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("{}: cannot read the install list: {e}", path.display()))?;
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+        anyhow!(
+            "{}: not an install list (a JSON array of {{\"id\", \"action\"}}): {e}",
+            path.display()
+        )
+    })?;
+    list.into_iter()
+        .enumerate()
+        .map(|(n, entry)| {
+            serde_json::from_value::<Request>(entry).map_err(|e| {
+                anyhow!("{}: entry {n}: {e}: each entry is {{\"id\": \"mod-x-1.2.3\", \"action\": \"enable\" or \"disable\"}}", path.display())
+            })
+        })
+        .collect()
+}
+
+fn run_job(
+    cli: &Cli,
+    which: &TenantSelection,
+    fanout: &FanoutArgs,
+    job: &Job,
+    options: &InstallOptions,
+) -> Result<ExitCode> {
+    let graft = open(cli)?;
+    let tenants = if which.all_tenants {
+        graft.tenants.list()?
+    } else if let Some(tenant) = &which.tenant {
+        vec![tenant.clone()]
+    } else {
+        which.tenants.clone()
+    };
+    if tenants.is_empty() {
+        return Err(anyhow!(
+            "no tenants to run on (create one with `graft tenant create NAME`)"
+        ));
+    }
+    if let Some(canary) = &fanout.canary {
+        if !tenants.contains(canary) {
+            return Err(anyhow!(
+                "the canary {canary} is not among the tenants to run"
+            ));
+        }
+    }
+    let overall = (!cli.json && tenants.len() > 1).then(|| {
+        ProgressBar::new(tenants.len() as u64)
+            .with_style(
+                ProgressStyle::with_template("tenants [{bar:30}] {pos}/{len} ({eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            )
+            .with_finish(ProgressFinish::AndClear)
+    });
+    let on_done = |_: &graft::fanout::TenantOutcome| {
+        if let Some(bar) = &overall {
+            bar.inc(1);
+        }
+    };
+    let plan = Fanout {
+        tenants: tenants.clone(),
+        canary: fanout.canary.clone(),
+        parallel: fanout.parallel,
+        on_done: Some(&on_done),
+    };
+    let outcomes = graft.run_many(job, options, &plan);
+    drop(overall);
+    output::outcomes(&outcomes, &tenants, cli.json);
+    let failed_step = outcomes
+        .iter()
+        .any(|o| matches!(&o.result, Ok(report) if !report.ok));
+    let bad_input = outcomes.iter().any(|o| o.result.is_err());
+    let skipped = outcomes.len() < tenants.len();
+    Ok(if failed_step || (skipped && !bad_input) {
+        ExitCode::from(EXIT_FAILED)
+    } else if bad_input {
+        ExitCode::from(EXIT_BAD_INPUT)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The demo runs in a fresh sub-folder of the data directory, so running it

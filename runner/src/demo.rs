@@ -29,6 +29,7 @@ pub fn run(graft: &Graft, users: u64, json: bool) -> Result<ExitCode> {
         load_sample: true,
         parameters: vec![("sampleUsers".into(), users.to_string())],
         progress: progress.clone(),
+        ..InstallOptions::default()
     };
     let plain = InstallOptions {
         progress,

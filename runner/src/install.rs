@@ -1,27 +1,77 @@
-//! Installing, upgrading and downgrading modules for a tenant.
+//! Running a tenant's install job: plan, check, then run each module's
+//! steps with its plugin, inside the tenant's database transaction.
 //!
-//! Every module's steps (inspect, upgrade or rollback, data loads) run in
-//! one transaction of the tenant's database, together with the metadata
-//! that records them: a module is either fully moved to its new release or
-//! left exactly as it was. Everything is checked (packages, plugins,
-//! descriptors, tenant) before anything is written.
+//! - Everything is checked (plan, packages, plugins, descriptors) before
+//!   anything is written; a problem there is bad input and writes nothing.
+//! - By default the whole job is one transaction: every module commits, or
+//!   none does. `CommitMode::PerModule` commits module by module, as Okapi
+//!   does.
+//! - A simulation runs the same plugins on the same data and rolls back at
+//!   the end: it reports exactly the changes a real run would make.
+//! - Before each module, its plugin's `inspect` says what storage holds;
+//!   where that disagrees with the recorded version, the data wins and the
+//!   discrepancy is reported.
+//! - Every change is recorded (see `changelog`) and saved with the job.
 
+use crate::changelog::{CollectionChanges, RecordingStore};
+use crate::descriptor::ModuleDescriptor;
 use crate::host::{
-    wit, CallFailure, CallOutcome, CallSetup, Host, Plugin, ProgressFn, StepLog, Usage, WriteCounts,
+    wit, CallFailure, CallOutcome, CallSetup, FailureKind, Host, Plugin, ProgressFn, StepLog,
+    Usage, WriteCounts,
 };
 use crate::journal::{Journal, JournalEntry};
 use crate::limits::Limits;
 use crate::module_id::ModuleId;
-use crate::package::Catalog;
-use crate::storage::{now, EnabledModule, HistoryEntry, TenantStore};
+use crate::package::{BadPackage, Catalog, Package};
+use crate::plan::{
+    self, Available, Enabled, Plan, PlanAction, PlanEntry, Request, RequestAction, Stage,
+};
+use crate::storage::{now, EnabledModule, HistoryEntry, JobRecord, TenantStore};
 use crate::tenants::Tenants;
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-/// Makes a progress callback for a step that reports progress.
+/// Makes a progress callback for a step that reports progress:
+/// (tenant, module, step).
 pub type ProgressFactory = Arc<dyn Fn(&str, &str, &str) -> Option<ProgressFn> + Send + Sync>;
+
+/// What to run on a tenant.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// Modules the operator named: each must have a package.
+    Modules(Vec<Request>),
+    /// An Okapi install list: modules with no package are listed as not
+    /// managed by Graft, and the rest runs.
+    InstallList(Vec<Request>),
+    /// Every enabled module to its newest release.
+    UpgradeAll,
+}
+
+impl Job {
+    /// Enable these module ids, in order.
+    pub fn enable(ids: &[ModuleId]) -> Job {
+        Job::Modules(
+            ids.iter()
+                .map(|id| Request {
+                    id: id.to_string(),
+                    action: RequestAction::Enable,
+                })
+                .collect(),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitMode {
+    /// All modules of the tenant's job commit together or not at all.
+    #[default]
+    Atomic,
+    /// Each module commits on its own (the platform's behaviour).
+    PerModule,
+}
 
 #[derive(Clone, Default)]
 pub struct InstallOptions {
@@ -30,6 +80,13 @@ pub struct InstallOptions {
     /// Tenant parameters passed to the plugins, besides loadReference and loadSample.
     pub parameters: Vec<(String, String)>,
     pub progress: Option<ProgressFactory>,
+    /// Run everything, then roll it all back: report what would change.
+    pub simulate: bool,
+    pub commit: CommitMode,
+    /// Fail a module whose steps report more record warnings than this.
+    pub max_warnings: Option<u64>,
+    /// Disabling a module also removes its data.
+    pub purge: bool,
 }
 
 /// What happened to one tenant.
@@ -38,7 +95,23 @@ pub struct TenantReport {
     pub tenant: String,
     pub job_id: String,
     pub ok: bool,
+    pub simulated: bool,
+    pub commit: CommitMode,
+    /// The plan as an Okapi install list, each entry with the stage it reached.
+    pub plan: Vec<PlanEntry>,
     pub modules: Vec<ModuleReport>,
+}
+
+impl TenantReport {
+    /// Every change of the job, by module and collection.
+    pub fn changes(&self) -> Vec<&CollectionChanges> {
+        self.modules.iter().flat_map(|m| &m.changes).collect()
+    }
+
+    /// The failure that stopped the job, if any.
+    pub fn failure(&self) -> Option<&FailureReport> {
+        self.modules.iter().find_map(|m| m.failure.as_ref())
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -49,8 +122,11 @@ pub struct ModuleReport {
     pub action: Action,
     /// What the plugin found in storage before it ran.
     pub stored: Option<String>,
+    /// Where storage disagreed with the recorded version (the data wins).
+    pub discrepancy: Option<String>,
     pub status: ModuleStatus,
     pub steps: Vec<StepReport>,
+    pub changes: Vec<CollectionChanges>,
     pub failure: Option<FailureReport>,
 }
 
@@ -62,14 +138,21 @@ pub enum Action {
     Downgrade,
     /// The same release again: the plugin checks and reports `unchanged`.
     Reapply,
+    /// Disabled, data kept.
+    Disable,
+    /// Disabled and its data removed.
+    Purge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModuleStatus {
     Committed,
+    /// Ran, then rolled back because it or a later module of an atomic job failed.
     RolledBack,
-    /// Not run because an earlier module of the tenant failed.
+    /// Ran in a simulation, and was rolled back as every simulation is.
+    Simulated,
+    /// Not run because an earlier module failed.
     NotRun,
 }
 
@@ -103,13 +186,28 @@ impl std::fmt::Display for FailureReport {
     }
 }
 
-/// One module of a tenant's job, with everything loaded up front.
-struct PlannedModule {
-    target: Plugin,
-    /// The plugin of the enabled, newer release, for a downgrade.
-    rollback_with: Option<Plugin>,
-    from: Option<ModuleId>,
-    action: Action,
+/// One module of a job, with everything loaded up front.
+enum Work {
+    Run {
+        target: Plugin,
+        /// The plugin of the enabled, newer release, for a downgrade.
+        rollback_with: Option<Plugin>,
+        from: Option<ModuleId>,
+        action: Action,
+    },
+    Disable {
+        id: ModuleId,
+        purge: bool,
+    },
+}
+
+impl Work {
+    fn id(&self) -> String {
+        match self {
+            Work::Run { target, .. } => target.package.id.to_string(),
+            Work::Disable { id, .. } => id.to_string(),
+        }
+    }
 }
 
 pub struct Installer<'a> {
@@ -121,69 +219,199 @@ pub struct Installer<'a> {
 }
 
 impl Installer<'_> {
-    /// Install, upgrade or downgrade `ids` for `tenant`, in the given order.
-    /// An `Err` is bad input (nothing was written); a failed step is a
-    /// report with `ok: false`.
-    pub fn install(
-        &self,
-        tenant: &str,
-        ids: &[ModuleId],
-        options: &InstallOptions,
-    ) -> Result<TenantReport> {
-        if ids.is_empty() {
-            bail!("no modules given: name at least one module id, e.g. mod-users-1.0.0");
-        }
+    /// Plan and run a job for one tenant. An `Err` is bad input or a busy
+    /// tenant (nothing was written); a failed step is a report with `ok: false`.
+    pub fn run(&self, tenant: &str, job: &Job, options: &InstallOptions) -> Result<TenantReport> {
+        let _lock = self.tenants.lock(tenant)?;
         let mut db = self.tenants.open(tenant)?;
-        let enabled = db.modules().map_err(|e| anyhow!("tenant {tenant}: {e}"))?;
-        let plan = ids
-            .iter()
-            .map(|id| self.plan(id, &enabled))
+        let recorded = db.modules().map_err(|e| anyhow!("tenant {tenant}: {e}"))?;
+        let (packages, broken) = self.catalog.scan()?;
+        let plan = self.plan(tenant, &recorded, &packages, &broken, job)?;
+        let works = plan
+            .pending()
+            .map(|entry| self.prepare(entry, &recorded, &packages, options))
             .collect::<Result<Vec<_>>>()?;
+        let mut db: Box<dyn TenantStore> = Box::new(RecordingStore::new(db));
         let job_id = job_id();
+        let started_at = now();
         let mut report = TenantReport {
             tenant: tenant.to_string(),
             job_id: job_id.clone(),
             ok: true,
+            simulated: options.simulate,
+            commit: if options.simulate {
+                CommitMode::Atomic
+            } else {
+                options.commit
+            },
+            plan: plan.entries.clone(),
             modules: Vec::new(),
         };
-        for module in plan {
+        let one_transaction = report.commit == CommitMode::Atomic;
+        if one_transaction {
+            db.begin()
+                .map_err(|e| anyhow!("tenant {tenant}: cannot start a transaction: {e}"))?;
+        }
+        for work in works {
             if !report.ok {
-                report.modules.push(ModuleReport {
-                    module: module.target.package.id.name.clone(),
-                    from: module.from.as_ref().map(ToString::to_string),
-                    to: module.target.package.id.to_string(),
-                    action: module.action,
-                    stored: None,
-                    status: ModuleStatus::NotRun,
-                    steps: Vec::new(),
-                    failure: None,
-                });
+                report.modules.push(not_run(&work));
                 continue;
             }
-            let (returned, module_report) =
-                self.run_module(db, tenant, &job_id, module, options)?;
-            db = returned;
-            if let Some(failure) = &module_report.failure {
-                report.ok = false;
-                self.journal.append(&JournalEntry {
-                    at: now(),
-                    job_id: job_id.clone(),
-                    tenant: tenant.to_string(),
-                    module_from: module_report.from.clone(),
-                    module_to: module_report.to.clone(),
-                    step: failure.step.clone(),
-                    failure: failure.failure.clone(),
-                })?;
+            if !one_transaction {
+                db.begin()
+                    .map_err(|e| anyhow!("tenant {tenant}: cannot start a transaction: {e}"))?;
             }
-            report.modules.push(module_report);
+            let (returned, mut module) = self.run_work(db, tenant, &job_id, work, options)?;
+            db = returned;
+            module.changes = db.take_changes();
+            if module.failure.is_some() {
+                db.rollback()
+                    .map_err(|e| anyhow!("tenant {tenant}: rollback failed: {e}"))?;
+                report.ok = false;
+                if one_transaction {
+                    for earlier in &mut report.modules {
+                        earlier.status = ModuleStatus::RolledBack;
+                    }
+                }
+            } else if !one_transaction {
+                let changes = module.changes.clone();
+                report.modules.push(module);
+                self.save_and_commit(&mut db, &report, &started_at, &changes)?;
+                continue;
+            }
+            report.modules.push(module);
+        }
+        if options.simulate {
+            if report.ok {
+                db.rollback()
+                    .map_err(|e| anyhow!("tenant {tenant}: rollback failed: {e}"))?;
+            }
+            for module in &mut report.modules {
+                if module.status == ModuleStatus::Committed {
+                    module.status = ModuleStatus::Simulated;
+                }
+            }
+        } else if one_transaction && report.ok {
+            let changes: Vec<CollectionChanges> = report.changes().into_iter().cloned().collect();
+            self.save_and_commit(&mut db, &report, &started_at, &changes)?;
+        }
+        update_stages(&mut report);
+        if let Some(failure) = report.failure() {
+            let module = report.modules.iter().find(|m| m.failure.is_some());
+            self.journal.append(&JournalEntry {
+                at: now(),
+                job_id: job_id.clone(),
+                tenant: tenant.to_string(),
+                module_from: module.and_then(|m| m.from.clone()),
+                module_to: failure.module.clone(),
+                step: failure.step.clone(),
+                simulated: options.simulate,
+                failure: failure.failure.clone(),
+            })?;
         }
         Ok(report)
     }
 
-    fn plan(&self, id: &ModuleId, enabled: &[EnabledModule]) -> Result<PlannedModule> {
-        let package = self.catalog.find(id)?;
-        let (target, _) = self.load_checked(&package)?;
-        let current = enabled
+    fn plan(
+        &self,
+        tenant: &str,
+        recorded: &[EnabledModule],
+        packages: &[Package],
+        broken: &[BadPackage],
+        job: &Job,
+    ) -> Result<Plan> {
+        let available: Vec<Available> = packages
+            .iter()
+            .map(|p| Available {
+                id: p.id.clone(),
+                descriptor: p.descriptor.clone(),
+            })
+            .collect();
+        let enabled = recorded
+            .iter()
+            .filter(|m| m.enabled)
+            .map(|m| {
+                let id = ModuleId::parse(&m.module_id)
+                    .map_err(|e| anyhow!("tenant {tenant}: recorded module: {e}"))?;
+                let descriptor = m
+                    .descriptor
+                    .as_deref()
+                    .and_then(|text| ModuleDescriptor::parse(text).ok())
+                    .map(|(descriptor, _)| descriptor);
+                Ok(Enabled { id, descriptor })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let requests = match job {
+            Job::Modules(requests) | Job::InstallList(requests) => requests.clone(),
+            Job::UpgradeAll => enabled
+                .iter()
+                .map(|m| Request {
+                    id: m.id.name.clone(),
+                    action: RequestAction::Enable,
+                })
+                .collect(),
+        };
+        if requests.is_empty() {
+            bail!("tenant {tenant}: nothing to do: name at least one module (or the tenant has none to upgrade)");
+        }
+        let plan = plan::plan(&available, &enabled, &requests)
+            .map_err(|e| anyhow!("tenant {tenant}: cannot plan: {e}"))?;
+        // A module without a usable package may have a broken one: say so,
+        // rather than call it not managed.
+        for entry in plan.entries.iter().filter(|e| e.stage == Stage::NotManaged) {
+            if let Some(bad) = broken
+                .iter()
+                .find(|b| b.dir.file_name().is_some_and(|n| n == entry.id.as_str()))
+            {
+                bail!("{:#}", bad.error);
+            }
+        }
+        if let Job::Modules(_) = job {
+            // A module the operator named must exist: most likely a typo.
+            if let Some(unknown) = plan.entries.iter().find(|e| e.stage == Stage::NotManaged) {
+                let name = ModuleId::parse(&unknown.id)
+                    .map(|id| id.name)
+                    .unwrap_or_else(|_| unknown.id.clone());
+                let known: Vec<String> = packages
+                    .iter()
+                    .filter(|p| p.id.name == name)
+                    .map(|p| p.id.to_string())
+                    .collect();
+                if known.is_empty() {
+                    bail!(
+                        "unknown module {}: no package of {name} in {} (see `graft modules list`)",
+                        unknown.id,
+                        self.catalog.dir.display()
+                    );
+                }
+                bail!(
+                    "unknown module {}: {name} has packages {}",
+                    unknown.id,
+                    known.join(", ")
+                );
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Load and check what one plan entry needs.
+    fn prepare(
+        &self,
+        entry: &PlanEntry,
+        recorded: &[EnabledModule],
+        packages: &[Package],
+        options: &InstallOptions,
+    ) -> Result<Work> {
+        let id = ModuleId::parse(&entry.id).map_err(|e| anyhow!(e))?;
+        if entry.action == PlanAction::Disable {
+            return Ok(Work::Disable {
+                id,
+                purge: options.purge,
+            });
+        }
+        let package = find(packages, &id)?;
+        let (target, _) = self.load_checked(package)?;
+        let current = recorded
             .iter()
             .find(|m| m.name == id.name && m.enabled)
             .map(|m| ModuleId::parse(&m.module_id))
@@ -195,10 +423,10 @@ impl Installer<'_> {
                 Ordering::Greater => (Action::Upgrade, None),
                 Ordering::Equal => (Action::Reapply, None),
                 Ordering::Less => {
-                    let newer = self.catalog.find(current).map_err(|e| {
+                    let newer = find(packages, current).map_err(|e| {
                         anyhow!("downgrading {} to {id} needs the package of the enabled {current}: {e}", id.name)
                     })?;
-                    let (plugin, described) = self.load_checked(&newer)?;
+                    let (plugin, described) = self.load_checked(newer)?;
                     if !described
                         .rolls_back_to
                         .iter()
@@ -215,7 +443,7 @@ impl Installer<'_> {
                 }
             },
         };
-        Ok(PlannedModule {
+        Ok(Work::Run {
             target,
             rollback_with,
             from: current,
@@ -224,10 +452,7 @@ impl Installer<'_> {
     }
 
     /// Load a plugin and check that it says it is what its descriptor says.
-    fn load_checked(
-        &self,
-        package: &crate::package::Package,
-    ) -> Result<(Plugin, wit::Description)> {
+    fn load_checked(&self, package: &Package) -> Result<(Plugin, wit::Description)> {
         let plugin = self.host.load(package)?;
         let described = self
             .host
@@ -245,43 +470,105 @@ impl Installer<'_> {
         Ok((plugin, described))
     }
 
+    fn save_and_commit(
+        &self,
+        db: &mut Box<dyn TenantStore>,
+        report: &TenantReport,
+        started_at: &str,
+        changes: &[CollectionChanges],
+    ) -> Result<()> {
+        let mut plan = report.plan.clone();
+        mark_stages(&mut plan, &report.modules);
+        let job = JobRecord {
+            job_id: report.job_id.clone(),
+            started_at: started_at.to_string(),
+            finished_at: now(),
+            commit: serde_json::to_value(report.commit)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            plan: serde_json::to_value(&plan)?,
+        };
+        let saved = db.save_job(&job, changes).and_then(|()| db.commit());
+        if let Err(e) = saved {
+            db.rollback().ok();
+            bail!(
+                "tenant {}: cannot commit job {}: {e}",
+                report.tenant,
+                report.job_id
+            );
+        }
+        Ok(())
+    }
+
+    fn run_work(
+        &self,
+        db: Box<dyn TenantStore>,
+        tenant: &str,
+        job_id: &str,
+        work: Work,
+        options: &InstallOptions,
+    ) -> Result<(Box<dyn TenantStore>, ModuleReport)> {
+        match work {
+            Work::Run {
+                target,
+                rollback_with,
+                from,
+                action,
+            } => self.run_module(
+                db,
+                tenant,
+                job_id,
+                &target,
+                rollback_with.as_ref(),
+                from,
+                action,
+                options,
+            ),
+            Work::Disable { id, purge } => disable(db, job_id, &id, purge),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn run_module(
         &self,
         mut db: Box<dyn TenantStore>,
         tenant: &str,
         job_id: &str,
-        module: PlannedModule,
+        target: &Plugin,
+        rollback_with: Option<&Plugin>,
+        from: Option<ModuleId>,
+        action: Action,
         options: &InstallOptions,
     ) -> Result<(Box<dyn TenantStore>, ModuleReport)> {
-        let to = module.target.package.id.clone();
+        let to = target.package.id.clone();
         let mut report = ModuleReport {
             module: to.name.clone(),
-            from: module.from.as_ref().map(ToString::to_string),
+            from: from.as_ref().map(ToString::to_string),
             to: to.to_string(),
-            action: module.action,
+            action,
             stored: None,
+            discrepancy: None,
             status: ModuleStatus::Committed,
             steps: Vec::new(),
+            changes: Vec::new(),
             failure: None,
         };
-        let context = wit::Context {
+        let mut context = wit::Context {
             tenant: tenant.to_string(),
             module_from: report.from.clone(),
             module_to: to.to_string(),
             parameters: parameters(options),
-            simulate: false,
+            simulate: options.simulate,
         };
-        db.begin()
-            .map_err(|e| anyhow!("tenant {tenant}: cannot start a transaction: {e}"))?;
-        let mut steps = Vec::new();
-        let main_plugin = module.rollback_with.as_ref().unwrap_or(&module.target);
-        steps.push(Step::Inspect);
-        steps.push(if module.action == Action::Downgrade {
+        let main_plugin = rollback_with.unwrap_or(target);
+        let mut steps = vec![Step::Inspect];
+        steps.push(if action == Action::Downgrade {
             Step::Rollback
         } else {
             Step::Upgrade
         });
-        if module.target.package.has_data("system-data") {
+        if target.package.has_data("system-data") {
             steps.push(Step::Load(wit::DataKind::System));
         }
         if options.load_reference {
@@ -291,11 +578,12 @@ impl Installer<'_> {
             steps.push(Step::Load(wit::DataKind::Sample));
         }
         let mut history = Vec::new();
+        let mut warnings = 0;
         for step in steps {
             let plugin = if matches!(step, Step::Inspect | Step::Rollback) {
                 main_plugin
             } else {
-                &module.target
+                target
             };
             let progress = options
                 .progress
@@ -310,65 +598,81 @@ impl Installer<'_> {
             db = outcome
                 .store
                 .ok_or_else(|| anyhow!("the host lost the tenant's storage"))?;
-            match outcome.result {
-                Ok(result) => {
-                    if step == Step::Inspect {
-                        report.stored = Some(result.clone());
-                    }
-                    history.push(HistoryEntry {
-                        job_id: job_id.to_string(),
-                        module_name: to.name.clone(),
-                        step: step.name().to_string(),
-                        module_from: report.from.clone(),
-                        module_to: to.to_string(),
-                        outcome: result.clone(),
-                        detail: None,
-                        inserted: outcome.writes.inserted,
-                        updated: outcome.writes.updated,
-                        deleted: outcome.writes.deleted,
-                        duration_ms: outcome.usage.duration_ms,
-                        plugin_sha256: plugin.sha256.clone(),
-                        at: now(),
+            warnings += outcome.log.warning_count;
+            let mut result = outcome.result;
+            if let (Ok(_), Some(max)) = (&result, options.max_warnings) {
+                if warnings > max {
+                    result = Err(CallFailure {
+                        kind: FailureKind::Warnings,
+                        message: format!(
+                            "{warnings} record warnings, more than --max-warnings {max}"
+                        ),
+                        collection: None,
+                        record_id: None,
                     });
-                    report.steps.push(StepReport {
-                        step: step.name().to_string(),
-                        outcome: result,
-                        writes: outcome.writes,
-                        usage: outcome.usage,
-                        warnings: outcome.log.warning_count,
-                        log: outcome.log,
-                    });
-                }
-                Err(failure) => {
-                    db.rollback()
-                        .map_err(|e| anyhow!("tenant {tenant}: rollback failed: {e}"))?;
-                    report.status = ModuleStatus::RolledBack;
-                    report.failure = Some(FailureReport {
-                        tenant: tenant.to_string(),
-                        module: to.to_string(),
-                        step: step.name().to_string(),
-                        failure,
-                    });
-                    report.steps.push(StepReport {
-                        step: step.name().to_string(),
-                        outcome: "failed".into(),
-                        writes: outcome.writes,
-                        usage: outcome.usage,
-                        warnings: outcome.log.warning_count,
-                        log: outcome.log,
-                    });
-                    return Ok((db, report));
                 }
             }
+            if let (Step::Inspect, Ok(stored)) = (step, &result) {
+                report.stored = Some(stored.clone());
+                if let Some((module_from, discrepancy)) =
+                    compare_stored(&to.name, from.as_ref(), stored)
+                {
+                    context.module_from = module_from;
+                    report.discrepancy = Some(discrepancy);
+                }
+            }
+            let outcome_text = result
+                .as_ref()
+                .map(String::clone)
+                .unwrap_or_else(|_| "failed".into());
+            history.push(HistoryEntry {
+                job_id: job_id.to_string(),
+                module_name: to.name.clone(),
+                step: step.name().to_string(),
+                module_from: report.from.clone(),
+                module_to: to.to_string(),
+                outcome: outcome_text.clone(),
+                detail: report.discrepancy.clone().filter(|_| step == Step::Inspect),
+                inserted: outcome.writes.inserted,
+                updated: outcome.writes.updated,
+                deleted: outcome.writes.deleted,
+                duration_ms: outcome.usage.duration_ms,
+                plugin_sha256: plugin.sha256.clone(),
+                at: now(),
+            });
+            report.steps.push(StepReport {
+                step: step.name().to_string(),
+                outcome: outcome_text,
+                writes: outcome.writes,
+                usage: outcome.usage,
+                warnings: outcome.log.warning_count,
+                log: outcome.log,
+            });
+            if let Err(failure) = result {
+                report.status = ModuleStatus::RolledBack;
+                report.failure = Some(FailureReport {
+                    tenant: tenant.to_string(),
+                    module: to.to_string(),
+                    step: step.name().to_string(),
+                    failure,
+                });
+                return Ok((db, report));
+            }
         }
+        let module = EnabledModule {
+            name: to.name.clone(),
+            module_id: to.to_string(),
+            enabled: true,
+            updated_at: now(),
+            descriptor: serde_json::to_string(&target.package.descriptor).ok(),
+        };
         let recorded = history
             .iter()
             .try_for_each(|entry| db.add_history(entry))
-            .and_then(|()| db.set_module(&to.name, &to.to_string(), true))
-            .and_then(|()| db.commit());
+            .and_then(|()| db.set_module(&module));
         if let Err(e) = recorded {
             db.rollback().ok();
-            bail!("tenant {tenant}: cannot commit {to}: {e}");
+            bail!("tenant {tenant}: cannot record {to}: {e}");
         }
         Ok((db, report))
     }
@@ -408,6 +712,203 @@ impl Installer<'_> {
             })
         })
     }
+}
+
+/// Disable a module, keeping its data, or purge it: drop its collections
+/// and forget it. No plugin runs: the data is the runner's to remove.
+fn disable(
+    mut db: Box<dyn TenantStore>,
+    job_id: &str,
+    id: &ModuleId,
+    purge: bool,
+) -> Result<(Box<dyn TenantStore>, ModuleReport)> {
+    let started = std::time::Instant::now();
+    let step = if purge { "purge" } else { "disable" };
+    let result = (|| -> crate::storage::StoreResult<WriteCounts> {
+        let mut writes = WriteCounts::default();
+        if purge {
+            for collection in db.list_collections(&id.name)? {
+                writes.deleted += db.count(&id.name, &collection)?;
+                db.drop_collection(&id.name, &collection)?;
+            }
+            db.remove_module(&id.name)?;
+        } else {
+            let mut module = db
+                .modules()?
+                .into_iter()
+                .find(|m| m.name == id.name)
+                .ok_or_else(|| {
+                    crate::storage::StoreError::Backend(format!("{id} is not recorded"))
+                })?;
+            module.enabled = false;
+            module.updated_at = now();
+            db.set_module(&module)?;
+        }
+        Ok(writes)
+    })();
+    let mut report = ModuleReport {
+        module: id.name.clone(),
+        from: Some(id.to_string()),
+        to: id.to_string(),
+        action: if purge {
+            Action::Purge
+        } else {
+            Action::Disable
+        },
+        stored: None,
+        discrepancy: None,
+        status: ModuleStatus::Committed,
+        steps: Vec::new(),
+        changes: Vec::new(),
+        failure: None,
+    };
+    let usage = Usage {
+        duration_ms: started.elapsed().as_millis() as u64,
+        ..Usage::default()
+    };
+    match result {
+        Ok(writes) => {
+            db.add_history(&HistoryEntry {
+                job_id: job_id.to_string(),
+                module_name: id.name.clone(),
+                step: step.to_string(),
+                module_from: Some(id.to_string()),
+                module_to: id.to_string(),
+                outcome: if purge {
+                    "purged".into()
+                } else {
+                    "disabled".into()
+                },
+                detail: None,
+                inserted: 0,
+                updated: 0,
+                deleted: writes.deleted,
+                duration_ms: usage.duration_ms,
+                plugin_sha256: String::new(),
+                at: now(),
+            })
+            .map_err(|e| anyhow!("cannot record {step} of {id}: {e}"))?;
+            report.steps.push(StepReport {
+                step: step.into(),
+                outcome: if purge {
+                    "purged".into()
+                } else {
+                    "disabled".into()
+                },
+                writes,
+                usage,
+                warnings: 0,
+                log: StepLog::default(),
+            });
+        }
+        Err(e) => {
+            report.status = ModuleStatus::RolledBack;
+            report.failure = Some(FailureReport {
+                tenant: db.tenant().to_string(),
+                module: id.to_string(),
+                step: step.into(),
+                failure: CallFailure {
+                    kind: FailureKind::Host,
+                    message: e.to_string(),
+                    collection: None,
+                    record_id: None,
+                },
+            });
+        }
+    }
+    Ok((db, report))
+}
+
+/// Compare what the plugin found with what was recorded. Returns the
+/// `module_from` the plugin should be told, and what disagreed.
+fn compare_stored(
+    name: &str,
+    recorded: Option<&ModuleId>,
+    stored: &str,
+) -> Option<(Option<String>, String)> {
+    let found = stored
+        .strip_prefix("release ")
+        .map(|release| format!("{name}-{release}"));
+    let recorded_text = recorded.map(ToString::to_string);
+    if stored.starts_with("unrecognised") || found == recorded_text {
+        return None;
+    }
+    let message = match (&found, &recorded_text) {
+        (Some(found), Some(recorded)) => {
+            format!("storage holds {found} but {recorded} is recorded: the data wins")
+        }
+        (Some(found), None) => {
+            format!("storage holds {found} but nothing is recorded: the data wins")
+        }
+        (None, Some(recorded)) => {
+            format!("storage is empty but {recorded} is recorded: the data wins")
+        }
+        (None, None) => return None,
+    };
+    Some((found, message))
+}
+
+fn not_run(work: &Work) -> ModuleReport {
+    let (module, from, action) = match work {
+        Work::Run {
+            target,
+            from,
+            action,
+            ..
+        } => (
+            target.package.id.name.clone(),
+            from.as_ref().map(ToString::to_string),
+            *action,
+        ),
+        Work::Disable { id, purge } => (
+            id.name.clone(),
+            Some(id.to_string()),
+            if *purge {
+                Action::Purge
+            } else {
+                Action::Disable
+            },
+        ),
+    };
+    ModuleReport {
+        module,
+        from,
+        to: work.id(),
+        action,
+        stored: None,
+        discrepancy: None,
+        status: ModuleStatus::NotRun,
+        steps: Vec::new(),
+        changes: Vec::new(),
+        failure: None,
+    }
+}
+
+/// Set each pending plan entry's stage from what happened to its module.
+fn mark_stages(plan: &mut [PlanEntry], modules: &[ModuleReport]) {
+    for entry in plan.iter_mut().filter(|e| e.stage == Stage::Pending) {
+        if let Some(module) = modules.iter().find(|m| m.to == entry.id) {
+            entry.stage = match (module.status, &module.failure) {
+                (_, Some(_)) => Stage::Failed,
+                (ModuleStatus::Committed, None) => Stage::Done,
+                (ModuleStatus::NotRun, None) | (ModuleStatus::RolledBack, None) => Stage::NotRun,
+                (ModuleStatus::Simulated, None) => Stage::Pending,
+            };
+        }
+    }
+}
+
+fn update_stages(report: &mut TenantReport) {
+    let mut plan = std::mem::take(&mut report.plan);
+    mark_stages(&mut plan, &report.modules);
+    report.plan = plan;
+}
+
+fn find<'p>(packages: &'p [Package], id: &ModuleId) -> Result<&'p Package> {
+    packages
+        .iter()
+        .find(|p| &p.id == id)
+        .ok_or_else(|| anyhow!("no package of {id}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -16,6 +16,9 @@ pub struct JournalEntry {
     pub module_from: Option<String>,
     pub module_to: String,
     pub step: String,
+    /// The failure happened in a simulation.
+    #[serde(default)]
+    pub simulated: bool,
     pub failure: CallFailure,
 }
 

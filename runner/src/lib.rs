@@ -9,7 +9,9 @@
 //! - [`overlay`]: loading vendor data without losing tenant edits;
 //! - [`install`]: a tenant's install, upgrade or downgrade job.
 
+pub mod changelog;
 pub mod descriptor;
+pub mod fanout;
 pub mod host;
 pub mod install;
 pub mod journal;
@@ -73,6 +75,20 @@ impl Graft {
         ids: &[ModuleId],
         options: &InstallOptions,
     ) -> Result<TenantReport> {
+        self.run(tenant, &install::Job::enable(ids), options)
+    }
+
+    /// Plan and run a job for one tenant (see [`install`]).
+    pub fn run(
+        &self,
+        tenant: &str,
+        job: &install::Job,
+        options: &InstallOptions,
+    ) -> Result<TenantReport> {
+        self.installer().run(tenant, job, options)
+    }
+
+    fn installer(&self) -> install::Installer<'_> {
         install::Installer {
             tenants: &self.tenants,
             catalog: &self.catalog,
@@ -80,6 +96,5 @@ impl Graft {
             journal: &self.journal,
             limits: &self.limits,
         }
-        .install(tenant, ids, options)
     }
 }

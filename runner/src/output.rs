@@ -1,7 +1,9 @@
 //! What the commands print: aligned tables for people, JSON for machines.
 
 use anyhow::Result;
-use graft::install::{ModuleStatus, TenantReport};
+use graft::changelog::CollectionChanges;
+use graft::fanout::TenantOutcome;
+use graft::install::{CommitMode, TenantReport};
 use graft::Graft;
 use serde::Serialize;
 use serde_json::json;
@@ -111,19 +113,98 @@ pub fn modules(graft: &Graft, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn tenant_report(report: &TenantReport, json: bool) {
+/// The result of a job on one or more tenants.
+pub fn outcomes(outcomes: &[TenantOutcome], tenants: &[String], json: bool) {
+    let skipped: Vec<&String> = tenants
+        .iter()
+        .filter(|t| !outcomes.iter().any(|o| &o.tenant == *t))
+        .collect();
     if json {
-        print_json(report);
+        let list: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Ok(report) => serde_json::to_value(report).unwrap_or_default(),
+                Err(e) => json!({ "tenant": o.tenant, "ok": false, "error": one_line(e) }),
+            })
+            .collect();
+        let ok = outcomes.iter().all(TenantOutcome::ok) && skipped.is_empty();
+        print_json(&json!({ "ok": ok, "tenants": list, "not_run": skipped }));
         return;
     }
+    for outcome in outcomes {
+        match &outcome.result {
+            Ok(report) => tenant_report(report),
+            Err(e) => eprintln!("error: {}", one_line(e)),
+        }
+    }
+    if outcomes.len() > 1 || !skipped.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Ok(report) => vec![
+                    o.tenant.clone(),
+                    if report.ok {
+                        "ok".into()
+                    } else {
+                        "FAILED".into()
+                    },
+                    report.modules.len().to_string(),
+                    report
+                        .changes()
+                        .iter()
+                        .map(|c| c.total())
+                        .sum::<u64>()
+                        .to_string(),
+                ],
+                Err(_) => vec![o.tenant.clone(), "ERROR".into(), "-".into(), "-".into()],
+            })
+            .collect();
+        table(&["TENANT", "RESULT", "MODULES", "RECORDS CHANGED"], &rows);
+        if !skipped.is_empty() {
+            let names: Vec<&str> = skipped.iter().map(|t| t.as_str()).collect();
+            eprintln!("not run, because the canary failed: {}", names.join(", "));
+        }
+    }
+}
+
+fn tenant_report(report: &TenantReport) {
+    let what = if report.simulated {
+        "simulation, nothing written"
+    } else {
+        "commit: "
+    };
+    let commit = if report.simulated {
+        String::new()
+    } else {
+        serde_json::to_value(report.commit)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    };
+    println!(
+        "tenant {} (job {}, {what}{commit})",
+        report.tenant, report.job_id
+    );
+    let plan: Vec<Vec<String>> = report
+        .plan
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.clone(),
+                e.from.clone().unwrap_or_default(),
+                name_of(&e.action),
+                name_of(&e.stage),
+                e.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&["PLAN", "FROM", "ACTION", "STAGE", "MESSAGE"], &plan);
+    println!();
     let mut rows = Vec::new();
     for module in &report.modules {
-        let status = match module.status {
-            ModuleStatus::Committed => "committed",
-            ModuleStatus::RolledBack => "ROLLED BACK",
-            ModuleStatus::NotRun => "not run",
-        };
-        let action = format!("{:?}", module.action).to_lowercase();
+        let status = name_of(&module.status);
+        let action = name_of(&module.action);
         for step in &module.steps {
             rows.push(vec![
                 module.to.clone(),
@@ -135,7 +216,7 @@ pub fn tenant_report(report: &TenantReport, json: bool) {
                 step.writes.deleted.to_string(),
                 step.warnings.to_string(),
                 format!("{} ms", step.usage.duration_ms),
-                status.to_string(),
+                status.clone(),
             ]);
         }
         if module.steps.is_empty() {
@@ -149,24 +230,34 @@ pub fn tenant_report(report: &TenantReport, json: bool) {
                 "".into(),
                 "".into(),
                 "".into(),
-                status.into(),
+                status,
             ]);
         }
     }
-    println!("tenant {} (job {})", report.tenant, report.job_id);
-    table(
-        &[
-            "MODULE", "ACTION", "STEP", "OUTCOME", "INSERTED", "UPDATED", "DELETED", "WARNINGS",
-            "TIME", "STATUS",
-        ],
-        &rows,
-    );
+    if !rows.is_empty() {
+        table(
+            &[
+                "MODULE", "ACTION", "STEP", "OUTCOME", "INSERTED", "UPDATED", "DELETED",
+                "WARNINGS", "TIME", "STATUS",
+            ],
+            &rows,
+        );
+    }
     for module in &report.modules {
+        if let Some(discrepancy) = &module.discrepancy {
+            println!("note: {}: {discrepancy}", module.to);
+        }
         for step in &module.steps {
             for warning in step.log.warnings.iter().take(20) {
                 println!(
                     "warning: {} {}: {} {}: {}",
                     module.to, step.step, warning.collection, warning.record_id, warning.message
+                );
+            }
+            if step.warnings > 20 {
+                println!(
+                    "warning: {} {}: {} warnings in all (see --json)",
+                    module.to, step.step, step.warnings
                 );
             }
             if step.log.dropped_lines > 0 {
@@ -176,14 +267,128 @@ pub fn tenant_report(report: &TenantReport, json: bool) {
                 );
             }
         }
-        if let Some(failure) = &module.failure {
-            eprintln!("error: {failure}");
-            eprintln!(
-                "       the tenant's data and metadata are as they were before {}",
-                module.to
-            );
-        }
     }
+    if report.simulated && report.ok {
+        println!("\nwould change:");
+        changes_table(&report.changes());
+    }
+    if let Some(failure) = report.failure() {
+        eprintln!("error: {failure}");
+        let what = if report.simulated {
+            "nothing was written (simulation)".to_string()
+        } else if report.commit == CommitMode::Atomic {
+            "the tenant's data and metadata are as they were before the job".to_string()
+        } else {
+            format!(
+                "the tenant's data and metadata are as they were before {}",
+                failure.module
+            )
+        };
+        eprintln!("       {what}");
+    }
+}
+
+/// The serde name of a value (`per-module`, `not-managed`).
+fn name_of<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn changes_table(changes: &[&CollectionChanges]) {
+    let rows: Vec<Vec<String>> = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.module.clone(),
+                c.collection.clone(),
+                c.inserted.to_string(),
+                c.updated.to_string(),
+                c.deleted.to_string(),
+                c.schema.join("; "),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "MODULE",
+            "COLLECTION",
+            "INSERTED",
+            "UPDATED",
+            "DELETED",
+            "SCHEMA",
+        ],
+        &rows,
+    );
+}
+
+/// `graft changes`: every job's changes, or one job's in detail.
+pub fn changes(graft: &Graft, tenant: &str, job: Option<&str>, json: bool) -> Result<()> {
+    let mut db = graft.tenants.open(tenant)?;
+    let jobs = db.jobs()?;
+    let selected: Vec<_> = match job {
+        Some(id) => {
+            let found: Vec<_> = jobs.into_iter().filter(|j| j.job_id == id).collect();
+            if found.is_empty() {
+                anyhow::bail!(
+                    "tenant {tenant} has no job {id} (see `graft history --tenant {tenant}`)"
+                );
+            }
+            found
+        }
+        None => jobs,
+    };
+    let mut all = Vec::new();
+    for record in &selected {
+        all.push((record, db.changes(&record.job_id)?));
+    }
+    if json {
+        let list: Vec<_> = all
+            .iter()
+            .map(|(job, changes)| json!({ "job": job, "changes": changes }))
+            .collect();
+        print_json(&json!({ "tenant": tenant, "jobs": list }));
+        return Ok(());
+    }
+    for (record, changes) in &all {
+        println!(
+            "job {} ({} to {}, commit {})",
+            record.job_id, record.started_at, record.finished_at, record.commit
+        );
+        changes_table(&changes.iter().collect::<Vec<_>>());
+        if job.is_some() {
+            for c in changes {
+                for sample in &c.samples {
+                    let show = |v: &Option<serde_json::Value>| {
+                        v.as_ref()
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into())
+                    };
+                    println!(
+                        "  {} {} {} {}: {} -> {}",
+                        c.module,
+                        c.collection,
+                        name_of(&sample.op),
+                        sample.id,
+                        show(&sample.before),
+                        show(&sample.after)
+                    );
+                }
+                let shown = c.samples.len() as u64;
+                if c.total() > shown {
+                    println!(
+                        "  {} {}: {} more record changes counted, not kept",
+                        c.module,
+                        c.collection,
+                        c.total() - shown
+                    );
+                }
+            }
+        }
+        println!();
+    }
+    Ok(())
 }
 
 pub fn status(graft: &Graft, tenant: &str, json: bool) -> Result<()> {

@@ -54,6 +54,42 @@ impl Tenants {
         Ok(tenants)
     }
 
+    /// Hold the tenant for one runner: a second gets a clear `busy` error.
+    /// The lock is the operating system's (`flock`), so a runner that is
+    /// killed releases it with its process; nothing stale is left behind.
+    pub fn lock(&self, tenant: &str) -> Result<TenantLock> {
+        check_tenant_id(tenant)?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("{}: cannot create", self.dir.display()))?;
+        let path = self.dir.join(format!("{tenant}.lock"));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("{}: cannot open the tenant lock", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {
+                use std::io::{Seek, Write};
+                file.set_len(0).ok();
+                file.seek(std::io::SeekFrom::Start(0)).ok();
+                write!(file, "{}", std::process::id()).ok();
+                Ok(TenantLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                bail!(
+                    "tenant {tenant} busy: another graft runner (pid {}) is working on it; try again when it ends",
+                    holder.trim()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("{}: cannot lock", path.display()))
+            }
+        }
+    }
+
     pub fn path(&self, tenant: &str) -> PathBuf {
         self.dir.join(format!("{tenant}.{EXTENSION}"))
     }
@@ -70,4 +106,10 @@ pub fn check_tenant_id(tenant: &str) -> Result<()> {
         bail!("invalid tenant id {tenant:?}: use a lower-case letter, then lower-case letters, digits or '_' (at most 63)");
     }
     Ok(())
+}
+
+/// Held while a runner works on a tenant; released when dropped or when the
+/// process ends, however it ends.
+pub struct TenantLock {
+    _file: std::fs::File,
 }

@@ -87,8 +87,12 @@ fn install_upgrade_and_status_as_json() {
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let report = json(&output);
-    assert_eq!(report["ok"], true);
+    let result = json(&output);
+    assert_eq!(result["ok"], true);
+    let report = &result["tenants"][0];
+    assert_eq!(report["tenant"], "diku");
+    assert_eq!(report["plan"][0]["id"], "mod-users-1.0.0");
+    assert_eq!(report["plan"][0]["stage"], "done");
     assert_eq!(report["modules"][0]["steps"][3]["step"], "load-sample");
     assert_eq!(report["modules"][0]["steps"][3]["writes"]["inserted"], 25);
 
@@ -136,9 +140,12 @@ fn bad_input_exits_2_with_one_line() {
         "tenant diku already exists",
     );
     assert_clean_error(
-        &graft(data.path(), &["install", "--tenant", "diku", "mod-users"]),
+        &graft(
+            data.path(),
+            &["install", "--tenant", "diku", "mod-users-1.x"],
+        ),
         2,
-        "has no version",
+        "unknown module mod-users-1.x",
     );
     assert_clean_error(
         &graft(

@@ -75,7 +75,7 @@ pub fn with_data(users: u64) -> InstallOptions {
         load_reference: true,
         load_sample: true,
         parameters: vec![("sampleUsers".into(), users.to_string())],
-        progress: None,
+        ..InstallOptions::default()
     }
 }
 

@@ -12,11 +12,8 @@ fn with_broken(make: impl FnOnce(&Path)) -> TempDir {
     let modules = modules_folder(&["mod-users-1.0.0"]);
     let broken = modules.path().join("mod-broken-1.0.0");
     graft_tests::copy_dir(&package_dir("mod-users-1.0.0"), &broken);
-    let descriptor = broken.join("ModuleDescriptor.json");
-    let text = std::fs::read_to_string(&descriptor)
-        .unwrap()
-        .replace("mod-users-1.0.0", "mod-broken-1.0.0");
-    std::fs::write(&descriptor, text).unwrap();
+    let descriptor = serde_json::json!({"id": "mod-broken-1.0.0", "provides": [{"id": "broken", "version": "1.0"}]});
+    std::fs::write(broken.join("ModuleDescriptor.json"), descriptor.to_string()).unwrap();
     make(&broken);
     modules
 }

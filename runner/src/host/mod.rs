@@ -106,6 +106,8 @@ pub enum FailureKind {
     Stack,
     /// Any other trap.
     Trap,
+    /// The steps reported more record warnings than the operator allows.
+    Warnings,
     /// The host could not run the call.
     Host,
 }

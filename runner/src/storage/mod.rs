@@ -66,13 +66,29 @@ pub enum WriteEffect {
     Unchanged,
 }
 
-/// A module as the tenant has it enabled.
+/// A module as the tenant has it (enabled, or disabled with its data kept).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnabledModule {
     pub name: String,
     pub module_id: String,
     pub enabled: bool,
     pub updated_at: String,
+    /// The ModuleDescriptor it was installed with (JSON), so plans know what
+    /// it provides even when its package is gone.
+    #[serde(skip)]
+    pub descriptor: Option<String>,
+}
+
+/// One job run on a tenant, kept with the changes it made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// `atomic` or `per-module`.
+    pub commit: String,
+    /// The plan as an Okapi install list, with the stage each entry reached.
+    pub plan: serde_json::Value,
 }
 
 /// One step of an install job, as recorded with the data it changed.
@@ -101,6 +117,7 @@ pub struct Dump {
     pub collections: BTreeMap<String, BTreeMap<String, CollectionDump>>,
     pub modules: Vec<EnabledModule>,
     pub history: Vec<HistoryEntry>,
+    pub jobs: Vec<JobRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -171,12 +188,29 @@ pub trait TenantStore: Send {
     ) -> StoreResult<u64>;
 
     fn modules(&mut self) -> StoreResult<Vec<EnabledModule>>;
-    fn set_module(&mut self, name: &str, module_id: &str, enabled: bool) -> StoreResult<()>;
+    fn set_module(&mut self, module: &EnabledModule) -> StoreResult<()>;
+    /// Forget a module entirely (after its data was purged).
+    fn remove_module(&mut self, name: &str) -> StoreResult<()>;
     fn add_history(&mut self, entry: &HistoryEntry) -> StoreResult<()>;
     fn history(&mut self) -> StoreResult<Vec<HistoryEntry>>;
+    /// Record a job and add the changes it made (a job that commits module
+    /// by module saves several times).
+    fn save_job(
+        &mut self,
+        job: &JobRecord,
+        changes: &[crate::changelog::CollectionChanges],
+    ) -> StoreResult<()>;
+    fn jobs(&mut self) -> StoreResult<Vec<JobRecord>>;
+    fn changes(&mut self, job_id: &str) -> StoreResult<Vec<crate::changelog::CollectionChanges>>;
 
     /// All data and metadata, for comparisons and fixtures.
     fn dump(&mut self) -> StoreResult<Dump>;
+
+    /// The changes recorded since the last call, if this store records them
+    /// (see `changelog::RecordingStore`).
+    fn take_changes(&mut self) -> Vec<crate::changelog::CollectionChanges> {
+        Vec::new()
+    }
 }
 
 /// Checks a collection or index name: what a plugin passes is used in

@@ -20,7 +20,26 @@ CREATE TABLE IF NOT EXISTS graft_modules (
     name TEXT PRIMARY KEY,
     module_id TEXT NOT NULL,
     enabled INTEGER NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    descriptor TEXT
+);
+CREATE TABLE IF NOT EXISTS graft_jobs (
+    job_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    commit_mode TEXT NOT NULL,
+    plan TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graft_changes (
+    job_id TEXT NOT NULL,
+    module TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    inserted INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    schema TEXT NOT NULL,
+    samples TEXT NOT NULL,
+    PRIMARY KEY (job_id, module, collection)
 );
 CREATE TABLE IF NOT EXISTS graft_history (
     seq INTEGER PRIMARY KEY,
@@ -575,9 +594,7 @@ impl TenantStore for SqliteStore {
     fn modules(&mut self) -> StoreResult<Vec<EnabledModule>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT name, module_id, enabled, updated_at FROM graft_modules ORDER BY name",
-            )
+            .prepare_cached("SELECT name, module_id, enabled, updated_at, descriptor FROM graft_modules ORDER BY name")
             .map_err(backend)?;
         let rows = stmt
             .query_map([], |row| {
@@ -586,21 +603,103 @@ impl TenantStore for SqliteStore {
                     module_id: row.get(1)?,
                     enabled: row.get(2)?,
                     updated_at: row.get(3)?,
+                    descriptor: row.get(4)?,
                 })
             })
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
-    fn set_module(&mut self, name: &str, module_id: &str, enabled: bool) -> StoreResult<()> {
+    fn set_module(&mut self, m: &EnabledModule) -> StoreResult<()> {
         self.conn
             .execute(
-                "INSERT INTO graft_modules (name, module_id, enabled, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (name) DO UPDATE SET module_id = ?2, enabled = ?3, updated_at = ?4",
-                params![name, module_id, enabled, now()],
+                "INSERT INTO graft_modules (name, module_id, enabled, updated_at, descriptor) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (name) DO UPDATE SET module_id = ?2, enabled = ?3, updated_at = ?4, descriptor = ?5",
+                params![m.name, m.module_id, m.enabled, m.updated_at, m.descriptor],
             )
             .map_err(backend)?;
         Ok(())
+    }
+
+    fn remove_module(&mut self, name: &str) -> StoreResult<()> {
+        self.conn
+            .execute("DELETE FROM graft_modules WHERE name = ?1", [name])
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn save_job(
+        &mut self,
+        job: &JobRecord,
+        changes: &[crate::changelog::CollectionChanges],
+    ) -> StoreResult<()> {
+        self.conn
+            .execute(
+                "INSERT INTO graft_jobs (job_id, started_at, finished_at, commit_mode, plan) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (job_id) DO UPDATE SET finished_at = ?3, plan = ?5",
+                params![job.job_id, job.started_at, job.finished_at, job.commit, job.plan.to_string()],
+            )
+            .map_err(backend)?;
+        for c in changes {
+            let schema =
+                serde_json::to_string(&c.schema).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let samples = serde_json::to_string(&c.samples)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            self.conn
+                .execute(
+                    "INSERT INTO graft_changes (job_id, module, collection, inserted, updated, deleted, schema, samples)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![job.job_id, c.module, c.collection, c.inserted, c.updated, c.deleted, schema, samples],
+                )
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn jobs(&mut self) -> StoreResult<Vec<JobRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT job_id, started_at, finished_at, commit_mode, plan FROM graft_jobs ORDER BY started_at, job_id")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                let plan: String = row.get(4)?;
+                Ok(JobRecord {
+                    job_id: row.get(0)?,
+                    started_at: row.get(1)?,
+                    finished_at: row.get(2)?,
+                    commit: row.get(3)?,
+                    plan: serde_json::from_str(&plan).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn changes(&mut self, job_id: &str) -> StoreResult<Vec<crate::changelog::CollectionChanges>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT module, collection, inserted, updated, deleted, schema, samples FROM graft_changes
+                 WHERE job_id = ?1 ORDER BY module, collection",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([job_id], |row| {
+                let schema: String = row.get(5)?;
+                let samples: String = row.get(6)?;
+                Ok(crate::changelog::CollectionChanges {
+                    module: row.get(0)?,
+                    collection: row.get(1)?,
+                    inserted: row.get(2)?,
+                    updated: row.get(3)?,
+                    deleted: row.get(4)?,
+                    schema: serde_json::from_str(&schema).unwrap_or_default(),
+                    samples: serde_json::from_str(&samples).unwrap_or_default(),
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
     }
 
     fn add_history(&mut self, e: &HistoryEntry) -> StoreResult<()> {
@@ -686,6 +785,7 @@ impl TenantStore for SqliteStore {
             collections,
             modules: self.modules()?,
             history: self.history()?,
+            jobs: self.jobs()?,
         })
     }
 }

@@ -1,0 +1,333 @@
+//! The change log: every record insert, update and delete, and every
+//! collection and index change, of a job, by module and collection.
+//!
+//! `RecordingStore` wraps a tenant's store and sees every write, whoever
+//! makes it (a plugin, the overlay, the runner), so nothing escapes the log.
+//! Counts are exact; each collection keeps the first `SAMPLES` record
+//! changes with their before and after, so a run over millions of records
+//! keeps a log of bounded size.
+
+use crate::storage::{
+    Dump, EnabledModule, FieldChange, HistoryEntry, IndexSpec, JobRecord, StoreResult, TenantStore,
+    WriteEffect,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Record changes kept with before and after, per collection and job.
+pub const SAMPLES: usize = 50;
+
+/// What a job changed in one collection of one module.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionChanges {
+    pub module: String,
+    pub collection: String,
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    /// Collection and index changes, and set-based updates, in order.
+    pub schema: Vec<String>,
+    /// The first record changes, with their documents before and after.
+    pub samples: Vec<RecordChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordChange {
+    pub id: String,
+    pub op: Op,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl CollectionChanges {
+    pub fn total(&self) -> u64 {
+        self.inserted + self.updated + self.deleted
+    }
+}
+
+/// A store that logs every change made through it.
+pub struct RecordingStore {
+    inner: Box<dyn TenantStore>,
+    changes: BTreeMap<(String, String), CollectionChanges>,
+}
+
+impl RecordingStore {
+    pub fn new(inner: Box<dyn TenantStore>) -> Self {
+        RecordingStore {
+            inner,
+            changes: BTreeMap::new(),
+        }
+    }
+
+    fn entry(&mut self, module: &str, collection: &str) -> &mut CollectionChanges {
+        self.changes
+            .entry((module.to_string(), collection.to_string()))
+            .or_insert_with(|| CollectionChanges {
+                module: module.to_string(),
+                collection: collection.to_string(),
+                ..CollectionChanges::default()
+            })
+    }
+
+    fn wants_sample(&self, module: &str, collection: &str) -> bool {
+        self.changes
+            .get(&(module.to_string(), collection.to_string()))
+            .is_none_or(|c| c.samples.len() < SAMPLES)
+    }
+
+    fn sample(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        op: Op,
+        before: Option<String>,
+        after: Option<&str>,
+    ) {
+        let parse = |doc: &str| serde_json::from_str(doc).unwrap_or(Value::String(doc.to_string()));
+        let change = RecordChange {
+            id: id.to_string(),
+            op,
+            before: before.as_deref().map(parse),
+            after: after.map(parse),
+        };
+        let entry = self.entry(module, collection);
+        if entry.samples.len() < SAMPLES {
+            entry.samples.push(change);
+        }
+    }
+
+    fn schema(&mut self, module: &str, collection: &str, what: String) {
+        self.entry(module, collection).schema.push(what);
+    }
+}
+
+impl TenantStore for RecordingStore {
+    fn tenant(&self) -> &str {
+        self.inner.tenant()
+    }
+    fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.inner.set_deadline(deadline)
+    }
+    fn begin(&mut self) -> StoreResult<()> {
+        self.inner.begin()
+    }
+    fn commit(&mut self) -> StoreResult<()> {
+        self.inner.commit()
+    }
+    fn rollback(&mut self) -> StoreResult<()> {
+        self.inner.rollback()
+    }
+
+    fn create_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool> {
+        let created = self.inner.create_collection(module, collection)?;
+        if created {
+            self.schema(module, collection, "create collection".into());
+        }
+        Ok(created)
+    }
+
+    fn drop_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool> {
+        let records = match self.inner.count(module, collection) {
+            Ok(n) => n,
+            Err(_) => return self.inner.drop_collection(module, collection),
+        };
+        let dropped = self.inner.drop_collection(module, collection)?;
+        if dropped {
+            let entry = self.entry(module, collection);
+            entry.deleted += records;
+            entry
+                .schema
+                .push(format!("drop collection ({records} records)"));
+        }
+        Ok(dropped)
+    }
+
+    fn list_collections(&mut self, module: &str) -> StoreResult<Vec<String>> {
+        self.inner.list_collections(module)
+    }
+
+    fn create_index(
+        &mut self,
+        module: &str,
+        collection: &str,
+        spec: &IndexSpec,
+    ) -> StoreResult<bool> {
+        let created = self.inner.create_index(module, collection, spec)?;
+        if created {
+            let kind = match (spec.unique, spec.case_insensitive) {
+                (true, true) => "unique case-insensitive ",
+                (true, false) => "unique ",
+                (false, true) => "case-insensitive ",
+                (false, false) => "",
+            };
+            self.schema(
+                module,
+                collection,
+                format!("create {kind}index {} on {}", spec.name, spec.field),
+            );
+        }
+        Ok(created)
+    }
+
+    fn drop_index(&mut self, module: &str, collection: &str, name: &str) -> StoreResult<bool> {
+        let dropped = self.inner.drop_index(module, collection, name)?;
+        if dropped {
+            self.schema(module, collection, format!("drop index {name}"));
+        }
+        Ok(dropped)
+    }
+
+    fn list_indexes(&mut self, module: &str, collection: &str) -> StoreResult<Vec<IndexSpec>> {
+        self.inner.list_indexes(module, collection)
+    }
+
+    fn get(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<Option<String>> {
+        self.inner.get(module, collection, id)
+    }
+
+    fn put(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+    ) -> StoreResult<WriteEffect> {
+        // The document before is read only while the sample has room.
+        let before = if self.wants_sample(module, collection) {
+            Some(self.inner.get(module, collection, id)?)
+        } else {
+            None
+        };
+        let effect = self.inner.put(module, collection, id, doc)?;
+        match effect {
+            WriteEffect::Inserted => self.entry(module, collection).inserted += 1,
+            WriteEffect::Replaced => self.entry(module, collection).updated += 1,
+            WriteEffect::Unchanged => return Ok(effect),
+        }
+        if let Some(before) = before {
+            let op = if effect == WriteEffect::Inserted {
+                Op::Insert
+            } else {
+                Op::Update
+            };
+            self.sample(module, collection, id, op, before, Some(doc));
+        }
+        Ok(effect)
+    }
+
+    fn insert_if_absent(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+    ) -> StoreResult<bool> {
+        let inserted = self.inner.insert_if_absent(module, collection, id, doc)?;
+        if inserted {
+            self.entry(module, collection).inserted += 1;
+            if self.wants_sample(module, collection) {
+                self.sample(module, collection, id, Op::Insert, None, Some(doc));
+            }
+        }
+        Ok(inserted)
+    }
+
+    fn delete(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<bool> {
+        let before = if self.wants_sample(module, collection) {
+            self.inner.get(module, collection, id)?
+        } else {
+            None
+        };
+        let deleted = self.inner.delete(module, collection, id)?;
+        if deleted {
+            self.entry(module, collection).deleted += 1;
+            if before.is_some() {
+                self.sample(module, collection, id, Op::Delete, before, None);
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn scan(
+        &mut self,
+        module: &str,
+        collection: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
+        self.inner.scan(module, collection, after, limit)
+    }
+
+    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
+        self.inner.count(module, collection)
+    }
+
+    fn update_all(
+        &mut self,
+        module: &str,
+        collection: &str,
+        change: &FieldChange,
+    ) -> StoreResult<u64> {
+        let changed = self.inner.update_all(module, collection, change)?;
+        if changed > 0 {
+            let what = match change {
+                FieldChange::SetDefault { field, value } => {
+                    format!("set {field} = {value} where missing")
+                }
+                FieldChange::Set { field, value } => format!("set {field} = {value}"),
+                FieldChange::Remove { field } => format!("remove {field}"),
+                FieldChange::Rename { from, to } => format!("rename {from} to {to}"),
+            };
+            let entry = self.entry(module, collection);
+            entry.updated += changed;
+            entry
+                .schema
+                .push(format!("set-based update: {what} ({changed} records)"));
+        }
+        Ok(changed)
+    }
+
+    fn modules(&mut self) -> StoreResult<Vec<EnabledModule>> {
+        self.inner.modules()
+    }
+    fn set_module(&mut self, module: &EnabledModule) -> StoreResult<()> {
+        self.inner.set_module(module)
+    }
+    fn remove_module(&mut self, name: &str) -> StoreResult<()> {
+        self.inner.remove_module(name)
+    }
+    fn add_history(&mut self, entry: &HistoryEntry) -> StoreResult<()> {
+        self.inner.add_history(entry)
+    }
+    fn history(&mut self) -> StoreResult<Vec<HistoryEntry>> {
+        self.inner.history()
+    }
+    fn save_job(&mut self, job: &JobRecord, changes: &[CollectionChanges]) -> StoreResult<()> {
+        self.inner.save_job(job, changes)
+    }
+    fn jobs(&mut self) -> StoreResult<Vec<JobRecord>> {
+        self.inner.jobs()
+    }
+    fn changes(&mut self, job_id: &str) -> StoreResult<Vec<CollectionChanges>> {
+        self.inner.changes(job_id)
+    }
+    fn dump(&mut self) -> StoreResult<Dump> {
+        self.inner.dump()
+    }
+    fn take_changes(&mut self) -> Vec<CollectionChanges> {
+        std::mem::take(&mut self.changes).into_values().collect()
+    }
+}
