@@ -3,8 +3,9 @@
 //! `plugin.wasm`) under OUT_DIR, so that a fresh clone needs no manual step.
 //!
 //! A package source folder holds a `plugin-source.json`, `{"crate": ...,
-//! "features": [...]}`, naming the crate of the plugins workspace
-//! (`plugins/`) and the features that build its plugin. The guests are built
+//! "features": [...], "env": {...}}`, naming the crate of the plugins
+//! workspace (`plugins/`), the features that build its plugin, and
+//! compile-time environment variables (optional). The guests are built
 //! by a nested cargo with its own target directory, so it never waits on the
 //! lock of the build that runs this script.
 
@@ -43,7 +44,7 @@ fn main() {
         ),
         (root.join("tests/packages"), out_dir.join("test-packages")),
     ];
-    let mut built: BTreeMap<(String, Vec<String>), PathBuf> = BTreeMap::new();
+    let mut built: BTreeMap<PluginSource, PathBuf> = BTreeMap::new();
     for (source_set, out_set) in sets {
         if out_set.exists() {
             fs::remove_dir_all(&out_set).unwrap();
@@ -52,7 +53,7 @@ fn main() {
             let source = read_plugin_source(&package);
             let wasm = built
                 .entry(source.clone())
-                .or_insert_with(|| build_plugin(&root, &wasm_target_dir, &source.0, &source.1))
+                .or_insert_with(|| build_plugin(&root, &wasm_target_dir, &source))
                 .clone();
             let dest = out_set.join(package.file_name().unwrap());
             copy_package(&package, &dest);
@@ -84,7 +85,15 @@ fn ensure_wasm_target() {
     }
 }
 
-fn read_plugin_source(package: &Path) -> (String, Vec<String>) {
+/// What builds a package's plugin.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct PluginSource {
+    krate: String,
+    features: Vec<String>,
+    env: BTreeMap<String, String>,
+}
+
+fn read_plugin_source(package: &Path) -> PluginSource {
     let path = package.join("plugin-source.json");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let json: serde_json::Value =
@@ -100,15 +109,33 @@ fn read_plugin_source(package: &Path) -> (String, Vec<String>) {
                 .collect()
         })
         .unwrap_or_default();
-    (krate.to_string(), features)
+    let env = json["env"]
+        .as_object()
+        .map(|env| {
+            env.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    PluginSource {
+        krate: krate.to_string(),
+        features,
+        env,
+    }
 }
 
-fn build_plugin(root: &Path, target_dir: &Path, krate: &str, features: &[String]) -> PathBuf {
+fn build_plugin(root: &Path, target_dir: &Path, source: &PluginSource) -> PathBuf {
+    let PluginSource {
+        krate,
+        features,
+        env,
+    } = source;
     let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root.join("plugins"))
         .args(["build", "--release", "--target", TARGET, "-p", krate])
         .arg("--target-dir")
-        .arg(target_dir);
+        .arg(target_dir)
+        .envs(env);
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);
     }
@@ -135,14 +162,17 @@ fn build_plugin(root: &Path, target_dir: &Path, krate: &str, features: &[String]
         status.success(),
         "building plugin {krate} (features {features:?}) failed"
     );
-    // Each feature set overwrites the same file name: copy it out at once.
+    // Each build overwrites the same file name: copy it out at once.
     let artifact = target_dir
         .join(TARGET)
         .join("release")
         .join(format!("{}.wasm", krate.replace('-', "_")));
-    let keep = target_dir
-        .join("graft-built")
-        .join(format!("{krate}-{}.wasm", features.join("+")));
+    let mut name = format!("{krate}-{}", features.join("+"));
+    for value in env.values() {
+        name.push('-');
+        name.push_str(value);
+    }
+    let keep = target_dir.join("graft-built").join(format!("{name}.wasm"));
     fs::create_dir_all(keep.parent().unwrap()).unwrap();
     fs::copy(&artifact, &keep).unwrap_or_else(|e| panic!("{}: {e}", artifact.display()));
     keep

@@ -130,6 +130,16 @@ pub struct ModuleReport {
     pub failure: Option<FailureReport>,
 }
 
+impl ModuleReport {
+    /// The outcome of one of its steps (`"upgrade"` -> `"unchanged"`).
+    pub fn outcome_of(&self, step: &str) -> Option<&str> {
+        self.steps
+            .iter()
+            .find(|s| s.step == step)
+            .map(|s| s.outcome.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -891,7 +901,8 @@ fn mark_stages(plan: &mut [PlanEntry], modules: &[ModuleReport]) {
             entry.stage = match (module.status, &module.failure) {
                 (_, Some(_)) => Stage::Failed,
                 (ModuleStatus::Committed, None) => Stage::Done,
-                (ModuleStatus::NotRun, None) | (ModuleStatus::RolledBack, None) => Stage::NotRun,
+                (ModuleStatus::NotRun, None) => Stage::NotRun,
+                (ModuleStatus::RolledBack, None) => Stage::RolledBack,
                 (ModuleStatus::Simulated, None) => Stage::Pending,
             };
         }

@@ -78,8 +78,10 @@ pub enum Stage {
     Pending,
     /// Run and committed.
     Done,
-    /// Run and rolled back.
+    /// Run and failed; rolled back.
     Failed,
+    /// Run, then rolled back because another module of the job failed.
+    RolledBack,
     /// Not run because an earlier module failed.
     NotRun,
     /// No package: Graft does not migrate this module.

@@ -254,3 +254,179 @@ fn demo_runs_on_a_fresh_data_dir() {
         .status
         .success());
 }
+
+/// SIGKILL in the middle of an upgrade: the transaction never commits, the
+/// lock dies with the process, and a rerun gives what an uninterrupted run
+/// gives.
+#[test]
+fn a_killed_runner_leaves_nothing_half_done() {
+    use std::os::unix::process::ExitStatusExt;
+    let data = TempDir::new().unwrap();
+    for tenant in ["killed", "whole"] {
+        assert!(graft(data.path(), &["tenant", "create", tenant])
+            .status
+            .success());
+        let output = graft(
+            data.path(),
+            &[
+                "install",
+                "--tenant",
+                tenant,
+                "mod-users-1.1.0",
+                "--load-sample",
+                "--param",
+                "sampleUsers=60000",
+            ],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_graft"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["install", "--tenant", "killed", "mod-users-2.0.0"])
+        .env_remove("GRAFT_MODULES")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the upgrade is writing: its write-ahead log is growing.
+    let wal = data.path().join("tenants/killed.sqlite-wal");
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) < 4 << 20 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the upgrade ended before it could be killed"
+        );
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the upgrade never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(9));
+
+    let status = json(&graft(
+        data.path(),
+        &["--json", "status", "--tenant", "killed"],
+    ));
+    assert_eq!(
+        status["modules"][0]["module_id"], "mod-users-1.1.0",
+        "nothing of the killed run is committed"
+    );
+    for tenant in ["killed", "whole"] {
+        let output = graft(
+            data.path(),
+            &["--json", "install", "--tenant", tenant, "mod-users-2.0.0"],
+        );
+        assert!(output.status.success(), "{tenant}: {}", stderr(&output));
+    }
+    let dump = |tenant: &str| {
+        let tenants = data.path().join("tenants");
+        let mut db =
+            graft::storage::SqliteStore::open(&tenants.join(format!("{tenant}.sqlite")), tenant)
+                .unwrap();
+        graft::storage::TenantStore::dump(&mut db)
+            .unwrap()
+            .collections
+    };
+    assert!(
+        dump("killed") == dump("whole"),
+        "the rerun differs from an uninterrupted run"
+    );
+}
+
+#[test]
+fn install_lists_simulation_and_changes_from_the_command_line() {
+    let data = TempDir::new().unwrap();
+    assert!(graft(data.path(), &["tenant", "create", "diku", "east"])
+        .status
+        .success());
+    let list = data.path().join("install.json");
+    std::fs::write(&list, r#"[{"id": "mod-users-1.0.0", "action": "enable"}, {"id": "folio_users-11.0.11", "action": "enable"}]"#).unwrap();
+    let list_arg = list.to_str().unwrap();
+    let output = graft(
+        data.path(),
+        &[
+            "--json",
+            "install",
+            "--tenants",
+            "diku,east",
+            "--file",
+            list_arg,
+            "--simulate",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let result = json(&output);
+    assert_eq!(result["tenants"][1]["simulated"], true);
+    assert_eq!(result["tenants"][1]["plan"][1]["stage"], "not-managed");
+    let status = json(&graft(
+        data.path(),
+        &["--json", "status", "--tenant", "diku"],
+    ));
+    assert_eq!(status["modules"], serde_json::json!([]));
+
+    let output = graft(
+        data.path(),
+        &[
+            "--json",
+            "install",
+            "--all-tenants",
+            "--file",
+            list_arg,
+            "--load-reference",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = graft(
+        data.path(),
+        &[
+            "--json",
+            "upgrade",
+            "--all-tenants",
+            "--canary",
+            "east",
+            "--parallel",
+            "2",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(json(&output)["tenants"][0]["tenant"], "east");
+    let changes = json(&graft(
+        data.path(),
+        &["--json", "changes", "--tenant", "diku"],
+    ));
+    let jobs = changes["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2);
+    let groups = jobs[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["collection"] == "groups")
+        .unwrap()
+        .clone();
+    assert_eq!(groups["inserted"], 4);
+    let job = jobs[1]["job"]["job_id"].as_str().unwrap();
+    let text = graft(data.path(), &["changes", "--tenant", "diku", "--job", job]);
+    assert!(String::from_utf8_lossy(&text.stdout)
+        .contains("create index users-contact-email on contact.email"));
+
+    std::fs::write(&list, r#"[{"id": "mod-users-1.0.0", "action": "install"}]"#).unwrap();
+    assert_clean_error(
+        &graft(
+            data.path(),
+            &["install", "--tenant", "diku", "--file", list_arg],
+        ),
+        2,
+        "entry 0: unknown variant `install`",
+    );
+    assert_clean_error(
+        &graft(
+            data.path(),
+            &["changes", "--tenant", "diku", "--job", "job-0"],
+        ),
+        2,
+        "tenant diku has no job job-0",
+    );
+}

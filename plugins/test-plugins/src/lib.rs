@@ -23,6 +23,8 @@ const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
     "panic"
 } else if cfg!(feature = "fail-at-record") {
     "fail-at-record"
+} else if cfg!(feature = "generic") {
+    "generic"
 } else if cfg!(feature = "probe-sandbox") {
     "probe-sandbox"
 } else if cfg!(feature = "snoop") {
@@ -33,7 +35,40 @@ const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
     "well-behaved"
 };
 
-const RELEASE: &str = if cfg!(feature = "release-2") { "2.0.0" } else { "1.0.0" };
+const RELEASE: &str = if cfg!(feature = "generic") {
+    release_of(MODULE_ID)
+} else if cfg!(feature = "release-2") {
+    "2.0.0"
+} else {
+    "1.0.0"
+};
+
+/// The `generic` plugin is built once per module id, given at compile time.
+const MODULE_ID: &str = match option_env!("GRAFT_TEST_MODULE_ID") {
+    Some(id) => id,
+    None => "mod-test-generic-1.0.0",
+};
+
+/// Splits an Okapi module id at the first `-<digit>`, at compile time.
+const fn split_at_version(id: &str) -> usize {
+    let bytes = id.as_bytes();
+    let mut i = 1;
+    while i < bytes.len() {
+        if bytes[i - 1] == b'-' && bytes[i].is_ascii_digit() {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+const fn release_of(id: &str) -> &str {
+    id.split_at(split_at_version(id)).1
+}
+
+const fn name_of(id: &str) -> &str {
+    id.split_at(split_at_version(id) - 1).0
+}
 const ITEMS: &str = "items";
 const SEEDED: u64 = 1000;
 
@@ -41,7 +76,9 @@ struct Test;
 
 impl Migration for Test {
     fn describe() -> Description {
-        let name = if cfg!(feature = "wrong-describe") {
+        let name = if cfg!(feature = "generic") {
+            name_of(MODULE_ID).to_string()
+        } else if cfg!(feature = "wrong-describe") {
             "mod-someone-else".to_string()
         } else {
             format!("mod-test-{BEHAVIOUR}")
@@ -50,6 +87,9 @@ impl Migration for Test {
     }
 
     fn inspect() -> StoredState {
+        if cfg!(feature = "generic") {
+            return generic::inspect();
+        }
         if Collection::<Value>::new(ITEMS).exists() {
             StoredState::Release(RELEASE.into())
         } else {
@@ -58,6 +98,9 @@ impl Migration for Test {
     }
 
     fn upgrade(ctx: &Context) -> Result<Outcome> {
+        if cfg!(feature = "generic") {
+            return generic::upgrade();
+        }
         let items = Collection::<Value>::new(ITEMS);
         if items.create()? {
             items.create_index(IndexSpec::unique("items-code", "code"))?;
@@ -203,6 +246,40 @@ fn misbehave(ctx: &Context) -> Result<Outcome> {
 )))]
 fn misbehave(_ctx: &Context) -> Result<Outcome> {
     Ok(Outcome::Created)
+}
+
+/// A well-behaved migration for any module id: a `records` collection with
+/// a marker of the release its data is at.
+mod generic {
+    use super::RELEASE;
+    use graft_plugin_sdk::{Collection, IndexSpec, Outcome, Result, StoredState};
+    use serde_json::{json, Value};
+
+    fn records() -> Collection<Value> {
+        Collection::new("records")
+    }
+
+    pub fn inspect() -> StoredState {
+        match records().get("release-marker") {
+            Ok(Some(marker)) => StoredState::Release(marker["release"].as_str().unwrap_or("?").to_string()),
+            Ok(None) => StoredState::Empty,
+            Err(e) => StoredState::Unrecognised(e.to_string()),
+        }
+    }
+
+    pub fn upgrade() -> Result<Outcome> {
+        let records = records();
+        let created = records.create()?;
+        if created {
+            records.create_index(IndexSpec::plain("records-release", "release"))?;
+        }
+        let marker = json!({"id": "release-marker", "release": RELEASE});
+        if records.get("release-marker")?.as_ref() == Some(&marker) {
+            return Ok(Outcome::Unchanged);
+        }
+        records.put("release-marker", &marker)?;
+        Ok(if created { Outcome::Created } else { Outcome::Upgraded })
+    }
 }
 
 graft_plugin_sdk::export_migration!(Test);

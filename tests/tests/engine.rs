@@ -1,0 +1,445 @@
+//! The install engine as operators run it: install lists, simulation,
+//! atomic jobs, inspect, the change log, warnings, disable and purge, locks
+//! and many tenants.
+
+use graft::changelog::{Op, SAMPLES};
+use graft::fanout::Fanout;
+use graft::host::FailureKind;
+use graft::install::{CommitMode, Job, ModuleStatus};
+use graft::plan::{PlanAction, Request, Stage};
+use graft::storage::EnabledModule;
+use graft::InstallOptions;
+use graft_tests::{modules_folder, with_data, TestRunner};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+fn install_list(release: &str) -> Vec<Request> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/datasets/platform-complete")
+        .join(format!("install-{release}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn sha256(path: &Path) -> String {
+    hex(&Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn real_install_lists_plan_against_the_sample_packages() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    for release in ["R2-2023-GA", "R1-2024-GA", "R2-2024-GA"] {
+        let list = install_list(release);
+        assert!(list.len() >= 140, "{release}");
+        let options = InstallOptions {
+            simulate: true,
+            ..InstallOptions::default()
+        };
+        let report = runner
+            .graft
+            .run("diku", &Job::InstallList(list.clone()), &options)
+            .unwrap();
+        assert!(report.ok);
+        // Every entry is in the plan, none dropped; none has a package here.
+        let planned: Vec<&str> = report.plan.iter().map(|e| e.id.as_str()).collect();
+        let listed: Vec<&str> = list.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(planned, listed, "{release}");
+        assert!(
+            report.plan.iter().all(|e| e.stage == Stage::NotManaged),
+            "{release}"
+        );
+        assert!(report.plan[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("not managed by Graft"));
+    }
+}
+
+#[test]
+fn upgrade_from_r1_2024_to_r2_2024_where_packages_exist() {
+    let modules = modules_folder(&[
+        "mod-users-19.3.1",
+        "mod-users-19.4.5",
+        "mod-users-bl-7.7.3",
+        "mod-users-bl-7.9.3",
+    ]);
+    let runner = TestRunner::new(modules.path());
+    runner.tenant("diku");
+    let r1 = runner
+        .graft
+        .run(
+            "diku",
+            &Job::InstallList(install_list("R1-2024-GA")),
+            &InstallOptions::default(),
+        )
+        .unwrap();
+    assert!(r1.ok);
+    let done: Vec<&str> = r1
+        .plan
+        .iter()
+        .filter(|e| e.stage == Stage::Done)
+        .map(|e| e.id.as_str())
+        .collect();
+    assert_eq!(done, ["mod-users-19.3.1", "mod-users-bl-7.7.3"]);
+    assert_eq!(r1.plan.len(), 148);
+
+    let r2 = runner
+        .graft
+        .run(
+            "diku",
+            &Job::InstallList(install_list("R2-2024-GA")),
+            &InstallOptions::default(),
+        )
+        .unwrap();
+    assert!(r2.ok, "{:?}", r2.failure());
+    let upgraded: Vec<(&str, Option<&str>)> = r2
+        .plan
+        .iter()
+        .filter(|e| e.stage == Stage::Done)
+        .map(|e| (e.id.as_str(), e.from.as_deref()))
+        .collect();
+    // The provider of `users` first, then the module that requires it.
+    assert_eq!(
+        upgraded,
+        [
+            ("mod-users-19.4.5", Some("mod-users-19.3.1")),
+            ("mod-users-bl-7.9.3", Some("mod-users-bl-7.7.3"))
+        ]
+    );
+    assert_eq!(r2.plan.len(), 152);
+    assert_eq!(
+        r2.plan
+            .iter()
+            .filter(|e| e.stage == Stage::NotManaged)
+            .count(),
+        150
+    );
+    let modules: Vec<String> = runner
+        .dump("diku")
+        .modules
+        .into_iter()
+        .map(|m| m.module_id)
+        .collect();
+    assert_eq!(modules, ["mod-users-19.4.5", "mod-users-bl-7.9.3"]);
+}
+
+#[test]
+fn simulation_writes_nothing_and_reports_the_real_changes() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(500));
+    let file = runner.graft.tenants.path("diku");
+    let before = sha256(&file);
+    let dump = runner.dump("diku");
+
+    let job = Job::enable(&[graft::ModuleId::parse("mod-users-2.0.0").unwrap()]);
+    let simulate = InstallOptions {
+        simulate: true,
+        ..with_data(500)
+    };
+    let simulated = runner.graft.run("diku", &job, &simulate).unwrap();
+    assert!(simulated.ok && simulated.simulated);
+    assert_eq!(simulated.modules[0].status, ModuleStatus::Simulated);
+    assert_eq!(
+        sha256(&file),
+        before,
+        "a simulation changed the database file"
+    );
+    assert_eq!(runner.dump("diku"), dump);
+
+    let real = runner.graft.run("diku", &job, &with_data(500)).unwrap();
+    assert!(real.ok);
+    assert_eq!(simulated.changes(), real.changes());
+    let users = real
+        .changes()
+        .into_iter()
+        .find(|c| c.collection == "users")
+        .unwrap();
+    assert_eq!(
+        users.updated, 1000,
+        "500 by the set-based update, 500 rewritten"
+    );
+    assert_ne!(sha256(&file), before);
+}
+
+#[test]
+fn an_atomic_job_commits_all_modules_or_none() {
+    let modules = modules_folder(&[
+        "mod-users-1.0.0",
+        "mod-users-1.1.0",
+        "mod-test-panic-1.0.0",
+        "mod-test-fail-at-record-1.0.0",
+    ]);
+    let runner = TestRunner::new(modules.path());
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(100));
+    let before = runner.dump("diku");
+    let ids = [
+        "mod-users-1.1.0",
+        "mod-test-panic-1.0.0",
+        "mod-test-fail-at-record-1.0.0",
+    ];
+    let report = runner
+        .install("diku", &ids, &InstallOptions::default())
+        .unwrap();
+    assert!(!report.ok);
+    let statuses: Vec<ModuleStatus> = report.modules.iter().map(|m| m.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            ModuleStatus::RolledBack,
+            ModuleStatus::RolledBack,
+            ModuleStatus::NotRun
+        ]
+    );
+    let stages: Vec<Stage> = report.plan.iter().map(|e| e.stage).collect();
+    assert_eq!(stages, [Stage::RolledBack, Stage::Failed, Stage::NotRun]);
+    let failure = report.failure().unwrap();
+    assert_eq!(
+        (failure.module.as_str(), failure.step.as_str()),
+        ("mod-test-panic-1.0.0", "upgrade")
+    );
+    assert_eq!(failure.failure.kind, FailureKind::Panic);
+    assert_eq!(runner.dump("diku"), before);
+
+    // Module by module, the first stays committed.
+    let per_module = InstallOptions {
+        commit: CommitMode::PerModule,
+        ..InstallOptions::default()
+    };
+    let report = runner.install("diku", &ids, &per_module).unwrap();
+    let statuses: Vec<ModuleStatus> = report.modules.iter().map(|m| m.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            ModuleStatus::Committed,
+            ModuleStatus::RolledBack,
+            ModuleStatus::NotRun
+        ]
+    );
+    let enabled: Vec<String> = runner
+        .dump("diku")
+        .modules
+        .into_iter()
+        .map(|m| m.module_id)
+        .collect();
+    assert_eq!(enabled, ["mod-users-1.1.0"]);
+}
+
+#[test]
+fn when_storage_disagrees_with_the_record_the_data_wins() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.1.0"], &with_data(50));
+    // As after a restored backup: the record says 1.0.0, the data is 1.1.0.
+    let mut db = runner.graft.tenants.open("diku").unwrap();
+    let mut module: EnabledModule = db.modules().unwrap().remove(0);
+    module.module_id = "mod-users-1.0.0".into();
+    db.set_module(&module).unwrap();
+    drop(db);
+    let report = runner.install_ok("diku", &["mod-users-2.0.0"], &InstallOptions::default());
+    let module = &report.modules[0];
+    assert_eq!(module.stored.as_deref(), Some("release 1.1.0"));
+    assert_eq!(
+        module.discrepancy.as_deref(),
+        Some("storage holds mod-users-1.1.0 but mod-users-1.0.0 is recorded: the data wins")
+    );
+    let dump = runner.dump("diku");
+    assert_eq!(
+        dump.history
+            .iter()
+            .find(|h| h.step == "inspect" && h.module_to == "mod-users-2.0.0")
+            .unwrap()
+            .detail,
+        module.discrepancy
+    );
+    let user = dump.collections["mod-users"]["users"]
+        .records
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert!(user.get("contact").is_some() && user.get("personal").is_none());
+}
+
+#[test]
+fn the_change_log_keeps_counts_and_records_before_and_after() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(200));
+    let report = runner.install_ok("diku", &["mod-users-2.0.0"], &InstallOptions::default());
+    let mut db = runner.graft.tenants.open("diku").unwrap();
+    let jobs = db.jobs().unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[1].job_id, report.job_id);
+    assert_eq!(jobs[1].plan[0]["stage"], "done");
+    let saved = db.changes(&report.job_id).unwrap();
+    assert_eq!(saved.iter().collect::<Vec<_>>(), report.changes());
+    let users = saved.iter().find(|c| c.collection == "users").unwrap();
+    assert_eq!((users.inserted, users.updated, users.deleted), (0, 400, 0));
+    assert!(users.schema.contains(
+        &r#"set-based update: set type = "patron" where missing (200 records)"#.to_string()
+    ));
+    assert!(users.schema.contains(&"drop index users-email".to_string()));
+    assert!(users
+        .schema
+        .contains(&"create index users-contact-email on contact.email".to_string()));
+    assert_eq!(users.samples.len(), SAMPLES);
+    let sample = &users.samples[0];
+    assert_eq!(sample.op, Op::Update);
+    let (before, after) = (
+        sample.before.as_ref().unwrap(),
+        sample.after.as_ref().unwrap(),
+    );
+    assert!(before.get("personal").is_some() && before["type"] == json!("patron"));
+    assert!(after.get("name").is_some() && after.get("personal").is_none());
+
+    let first = db.changes(&jobs[0].job_id).unwrap();
+    let users = first.iter().find(|c| c.collection == "users").unwrap();
+    assert_eq!(users.inserted, 200);
+    assert_eq!(users.schema[0], "create collection");
+    assert_eq!(users.samples[0].op, Op::Insert);
+}
+
+#[test]
+fn record_warnings_over_the_limit_fail_the_module() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(0));
+    let mut db = runner.graft.tenants.open("diku").unwrap();
+    db.put(
+        "mod-users",
+        "addresstypes",
+        "ours",
+        r#"{"id":"ours","addressType":"Shipping"}"#,
+    )
+    .unwrap();
+    drop(db);
+    let before = runner.dump("diku");
+    let strict = InstallOptions {
+        max_warnings: Some(0),
+        ..with_data(0)
+    };
+    let report = runner
+        .install("diku", &["mod-users-1.1.0"], &strict)
+        .unwrap();
+    let failure = report.failure().unwrap();
+    assert_eq!(failure.failure.kind, FailureKind::Warnings);
+    assert_eq!(failure.step, "load-reference");
+    assert_eq!(
+        failure.failure.message,
+        "1 record warnings, more than --max-warnings 0"
+    );
+    assert_eq!(runner.dump("diku"), before);
+    let lenient = InstallOptions {
+        max_warnings: Some(1),
+        ..with_data(0)
+    };
+    assert!(
+        runner
+            .install("diku", &["mod-users-1.1.0"], &lenient)
+            .unwrap()
+            .ok
+    );
+}
+
+#[test]
+fn disable_keeps_the_data_and_purge_removes_it() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(30));
+    let disable = Job::Modules(vec![Request {
+        id: "mod-users".into(),
+        action: graft::plan::RequestAction::Disable,
+    }]);
+    let report = runner
+        .graft
+        .run("diku", &disable, &InstallOptions::default())
+        .unwrap();
+    assert!(report.ok);
+    assert_eq!(report.plan[0].action, PlanAction::Disable);
+    let dump = runner.dump("diku");
+    assert!(!dump.modules[0].enabled);
+    assert_eq!(dump.collections["mod-users"]["users"].records.len(), 30);
+
+    // Enabling again finds the data where it was.
+    let report = runner.install_ok("diku", &["mod-users-1.0.0"], &InstallOptions::default());
+    assert_eq!(report.modules[0].outcome_of("upgrade"), Some("unchanged"));
+
+    let purge = InstallOptions {
+        purge: true,
+        ..InstallOptions::default()
+    };
+    let report = runner.graft.run("diku", &disable, &purge).unwrap();
+    assert!(report.ok);
+    let users = report
+        .changes()
+        .into_iter()
+        .find(|c| c.collection == "users")
+        .unwrap()
+        .clone();
+    assert_eq!(users.deleted, 30);
+    let dump = runner.dump("diku");
+    assert!(dump.modules.is_empty());
+    assert!(dump.collections.is_empty());
+}
+
+#[test]
+fn a_busy_tenant_is_refused_and_freed_when_its_runner_ends() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    let lock = runner.graft.tenants.lock("diku").unwrap();
+    let error = runner
+        .install("diku", &["mod-users-1.0.0"], &InstallOptions::default())
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("tenant diku busy: another graft runner"),
+        "{error:#}"
+    );
+    assert!(runner.dump("diku").modules.is_empty());
+    drop(lock);
+    runner.install_ok("diku", &["mod-users-1.0.0"], &InstallOptions::default());
+}
+
+#[test]
+fn many_tenants_in_parallel_behind_a_canary() {
+    let modules = modules_folder(&["mod-users-1.0.0", "mod-users-2.0.0", "mod-test-panic-1.0.0"]);
+    let runner = TestRunner::new(modules.path());
+    let tenants: Vec<String> = (1..=6).map(|n| format!("t{n}")).collect();
+    for tenant in &tenants {
+        runner.tenant(tenant);
+        runner.install_ok(tenant, &["mod-users-1.0.0"], &with_data(20));
+    }
+    let fanout = Fanout {
+        tenants: tenants.clone(),
+        canary: Some("t4".into()),
+        parallel: 3,
+        on_done: None,
+    };
+    let outcomes = runner
+        .graft
+        .run_many(&Job::UpgradeAll, &InstallOptions::default(), &fanout);
+    let order: Vec<&str> = outcomes.iter().map(|o| o.tenant.as_str()).collect();
+    assert_eq!(order, ["t4", "t1", "t2", "t3", "t5", "t6"]);
+    assert!(outcomes.iter().all(|o| o.ok()));
+    for tenant in &tenants {
+        assert_eq!(runner.dump(tenant).modules[0].module_id, "mod-users-2.0.0");
+    }
+
+    // A canary that fails stops the others before they start.
+    let panic = Job::enable(&[graft::ModuleId::parse("mod-test-panic-1.0.0").unwrap()]);
+    let before = runner.dump("t2");
+    let outcomes = runner
+        .graft
+        .run_many(&panic, &InstallOptions::default(), &fanout);
+    assert_eq!(outcomes.len(), 1);
+    assert!(!outcomes[0].ok());
+    assert_eq!(runner.dump("t2"), before);
+}
