@@ -619,6 +619,7 @@ impl Installer<'_> {
                         ),
                         collection: None,
                         record_id: None,
+                        backtrace: Vec::new(),
                     });
                 }
             }
@@ -822,6 +823,7 @@ fn disable(
                     message: e.to_string(),
                     collection: None,
                     record_id: None,
+                    backtrace: Vec::new(),
                 },
             });
         }

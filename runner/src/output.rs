@@ -274,6 +274,25 @@ fn tenant_report(report: &TenantReport) {
     }
     if let Some(failure) = report.failure() {
         eprintln!("error: {failure}");
+        // The plugin's own frames; the runtime's panic and abort machinery is
+        // in the JSON report for whoever needs it.
+        let runtime = [
+            "std::",
+            "core::",
+            "alloc::",
+            "__rustc",
+            "rust_begin_unwind",
+            "rust_panic",
+            "abort",
+        ];
+        let own = failure
+            .failure
+            .backtrace
+            .iter()
+            .filter(|f| !runtime.iter().any(|r| f.starts_with(r)));
+        for frame in own.take(12) {
+            eprintln!("       at {frame}");
+        }
         let what = if report.simulated {
             "nothing was written (simulation)".to_string()
         } else if report.commit == CommitMode::Atomic {

@@ -137,6 +137,15 @@ fn panic_becomes_failed_with_its_message() {
         "{}",
         f.failure.message
     );
+    // The plugin's backtrace names its functions, down to the panicking one.
+    assert!(
+        f.failure
+            .backtrace
+            .iter()
+            .any(|frame| frame.contains("misbehave")),
+        "{:?}",
+        f.failure.backtrace
+    );
 }
 
 #[test]

@@ -118,6 +118,9 @@ pub struct CallFailure {
     pub message: String,
     pub collection: Option<String>,
     pub record_id: Option<String>,
+    /// Where in the plugin a trap happened: its functions, innermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backtrace: Vec<String>,
 }
 
 impl std::fmt::Display for CallFailure {
@@ -427,6 +430,7 @@ fn host_failure(message: String) -> CallFailure {
         message,
         collection: None,
         record_id: None,
+        backtrace: Vec::new(),
     }
 }
 
@@ -437,12 +441,14 @@ fn plugin_failure(failure: wit::Failure) -> CallFailure {
             message,
             collection: None,
             record_id: None,
+            backtrace: Vec::new(),
         },
         wit::Failure::Failed(detail) => CallFailure {
             kind: FailureKind::Failed,
             message: detail.message,
             collection: detail.collection,
             record_id: detail.record_id,
+            backtrace: Vec::new(),
         },
     }
 }
@@ -483,11 +489,25 @@ fn classify_trap(error: &wasmtime::Error, state: &StepState, limits: &Limits) ->
             ),
         }
     };
+    let backtrace = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|trace| {
+            trace
+                .frames()
+                .iter()
+                .map(|frame| match frame.func_name() {
+                    Some(name) => format!("{:#}", rustc_demangle::demangle(name)),
+                    None => format!("function #{}", frame.func_index()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     CallFailure {
         kind,
         message,
         collection: None,
         record_id: None,
+        backtrace,
     }
 }
 
