@@ -16,7 +16,7 @@ use std::path::Path;
 
 fn install_list(release: &str) -> Vec<Request> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/datasets/platform-complete")
+        .join("data/platform-complete")
         .join(format!("install-{release}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
