@@ -31,6 +31,9 @@ pub struct CollectionChanges {
     pub schema: Vec<String>,
     /// The first record changes, with their documents before and after.
     pub samples: Vec<RecordChange>,
+    /// What vendor data loads did here (system, reference, sample), if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overlay: Vec<crate::overlay::CollectionOverlay>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +326,37 @@ impl TenantStore for RecordingStore {
     }
     fn changes(&mut self, job_id: &str) -> StoreResult<Vec<CollectionChanges>> {
         self.inner.changes(job_id)
+    }
+    fn get_base(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+    ) -> StoreResult<Option<String>> {
+        self.inner.get_base(module, collection, id)
+    }
+    fn put_base(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+        release: &str,
+    ) -> StoreResult<()> {
+        self.inner.put_base(module, collection, id, doc, release)
+    }
+    fn delete_base(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<()> {
+        self.inner.delete_base(module, collection, id)
+    }
+    fn base_records(
+        &mut self,
+        module: &str,
+        collection: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        self.inner.base_records(module, collection)
+    }
+    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<String>> {
+        self.inner.base_collections(module)
     }
     fn dump(&mut self) -> StoreResult<Dump> {
         self.inner.dump()

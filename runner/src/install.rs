@@ -22,6 +22,7 @@ use crate::host::{
 use crate::journal::{Journal, JournalEntry};
 use crate::limits::Limits;
 use crate::module_id::ModuleId;
+use crate::overlay::CollectionOverlay;
 use crate::package::{BadPackage, Catalog, Package};
 use crate::plan::{
     self, Available, Enabled, Plan, PlanAction, PlanEntry, Request, RequestAction, Stage,
@@ -174,6 +175,9 @@ pub struct StepReport {
     pub usage: Usage,
     pub warnings: u64,
     pub log: StepLog,
+    /// What the step's vendor data loads did, by collection.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overlay: Vec<CollectionOverlay>,
 }
 
 /// A failed step: where (tenant, module, step, record) and why.
@@ -273,7 +277,7 @@ impl Installer<'_> {
             }
             let (returned, mut module) = self.run_work(db, tenant, &job_id, work, options)?;
             db = returned;
-            module.changes = db.take_changes();
+            module.changes = with_overlay(db.take_changes(), &module);
             if module.failure.is_some() {
                 db.rollback()
                     .map_err(|e| anyhow!("tenant {tenant}: rollback failed: {e}"))?;
@@ -608,8 +612,32 @@ impl Installer<'_> {
             db = outcome
                 .store
                 .ok_or_else(|| anyhow!("the host lost the tenant's storage"))?;
-            warnings += outcome.log.warning_count;
+            let mut writes = outcome.writes;
+            let mut overlay = outcome.overlay;
             let mut result = outcome.result;
+            // Vendor records the release no longer ships: removed or kept.
+            if result.is_ok() {
+                for collection in &mut overlay {
+                    match crate::overlay::finish(&mut *db, &to.name, collection) {
+                        Ok(finished) => writes.add(finished),
+                        Err(e) => {
+                            result = Err(CallFailure {
+                                kind: FailureKind::Host,
+                                message: format!(
+                                    "cannot finish the load of {}: {e}",
+                                    collection.collection
+                                ),
+                                collection: Some(collection.collection.clone()),
+                                record_id: None,
+                                backtrace: Vec::new(),
+                            });
+                            break;
+                        }
+                    }
+                }
+            }
+            let record_warnings: u64 = overlay.iter().map(|o| o.counts.skipped).sum();
+            warnings += outcome.log.warning_count + record_warnings;
             if let (Ok(_), Some(max)) = (&result, options.max_warnings) {
                 if warnings > max {
                     result = Err(CallFailure {
@@ -644,9 +672,9 @@ impl Installer<'_> {
                 module_to: to.to_string(),
                 outcome: outcome_text.clone(),
                 detail: report.discrepancy.clone().filter(|_| step == Step::Inspect),
-                inserted: outcome.writes.inserted,
-                updated: outcome.writes.updated,
-                deleted: outcome.writes.deleted,
+                inserted: writes.inserted,
+                updated: writes.updated,
+                deleted: writes.deleted,
                 duration_ms: outcome.usage.duration_ms,
                 plugin_sha256: plugin.sha256.clone(),
                 at: now(),
@@ -654,10 +682,11 @@ impl Installer<'_> {
             report.steps.push(StepReport {
                 step: step.name().to_string(),
                 outcome: outcome_text,
-                writes: outcome.writes,
+                writes,
                 usage: outcome.usage,
-                warnings: outcome.log.warning_count,
+                warnings: outcome.log.warning_count + record_warnings,
                 log: outcome.log,
+                overlay,
             });
             if let Err(failure) = result {
                 report.status = ModuleStatus::RolledBack;
@@ -810,6 +839,7 @@ fn disable(
                 usage,
                 warnings: 0,
                 log: StepLog::default(),
+                overlay: Vec::new(),
             });
         }
         Err(e) => {
@@ -894,6 +924,33 @@ fn not_run(work: &Work) -> ModuleReport {
         changes: Vec::new(),
         failure: None,
     }
+}
+
+/// Put each step's overlay report beside the changes of its collection, so
+/// the job's change log has both.
+fn with_overlay(
+    mut changes: Vec<CollectionChanges>,
+    module: &ModuleReport,
+) -> Vec<CollectionChanges> {
+    for overlay in module.steps.iter().flat_map(|s| &s.overlay) {
+        let position = changes
+            .iter()
+            .position(|c| c.module == module.module && c.collection == overlay.collection);
+        let entry = match position {
+            Some(position) => &mut changes[position],
+            None => {
+                changes.push(CollectionChanges {
+                    module: module.module.clone(),
+                    collection: overlay.collection.clone(),
+                    ..CollectionChanges::default()
+                });
+                changes.last_mut().expect("just pushed")
+            }
+        };
+        entry.overlay.push(overlay.clone());
+    }
+    changes.sort_by(|a, b| (&a.module, &a.collection).cmp(&(&b.module, &b.collection)));
+    changes
 }
 
 /// Set each pending plan entry's stage from what happened to its module.

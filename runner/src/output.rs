@@ -254,6 +254,37 @@ fn tenant_report(report: &TenantReport) {
                     module.to, step.step, warning.collection, warning.record_id, warning.message
                 );
             }
+            for collection in &step.overlay {
+                let c = &collection.counts;
+                println!(
+                    "overlay: {} {} {}: {} inserted, {} applied, {} merged, {} kept, {} conflicts, {} deletions kept, \
+                     {} removed, {} dropped but kept, {} reverted, {} skipped, {} unchanged",
+                    module.to, step.step, collection.collection, c.inserted, c.applied, c.merged, c.kept, c.conflicts,
+                    c.deletions_kept, c.removed, c.dropped_kept, c.reverted, c.skipped, c.unchanged
+                );
+                for note in collection
+                    .notes
+                    .iter()
+                    .filter(|n| n.what != "merged")
+                    .take(20)
+                {
+                    println!("  {} {}: {}", note.what, note.record_id, note.detail);
+                    for field in &note.fields {
+                        let show = |v: &Option<serde_json::Value>| {
+                            v.as_ref()
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| "(none)".into())
+                        };
+                        println!(
+                            "    {}: vendor was {}, now {}; the tenant's {} stays",
+                            field.field,
+                            show(&field.base),
+                            show(&field.vendor),
+                            show(&field.tenant)
+                        );
+                    }
+                }
+            }
             if step.warnings > 20 {
                 println!(
                     "warning: {} {}: {} warnings in all (see --json)",

@@ -1,120 +1,569 @@
-//! Loading vendor data by kind, so that an upgrade never loses what a
-//! tenant did (first version: the three-way merge of reference data is its
-//! own piece of work).
+//! Loading vendor data so that an upgrade never loses what a tenant did.
 //!
-//! - system data: the vendor's copy replaces the stored record;
-//! - reference data: inserted where absent, never overwritten;
-//! - sample data: inserted where absent, never overwritten.
+//! For every system and reference record it loads, the runner keeps the
+//! vendor's copy as the record's *base* (per tenant, with the release it came
+//! from). A tenant's edit or deletion is found by comparing the stored
+//! record with that base; no hook on tenant edits is needed.
 //!
-//! A record that collides on a unique index with a record the tenant has is
-//! not loaded and is reported; the load goes on.
+//! Reference data, three ways (base, tenant, vendor), field by field:
+//! - a record the tenant never touched takes the vendor's new version;
+//! - a field the vendor changed and the tenant did not is applied, keeping
+//!   the tenant's changes to other fields;
+//! - a field both changed to different values keeps the tenant's value and is
+//!   reported as a conflict with both values;
+//! - a record the tenant deleted stays deleted, reported;
+//! - a record the vendor dropped is removed if the tenant never touched it,
+//!   kept and reported if the tenant edited it (see [`finish`]);
+//! - a new vendor record that collides on a unique index with a record of
+//!   the tenant's is not loaded, reported, and the load goes on.
+//!
+//! System data: the vendor always wins; a tenant change is reverted and
+//! reported. Sample data: inserted where absent, never overwritten.
 
 use crate::host::WriteCounts;
 use crate::storage::{StoreError, TenantStore, WriteEffect};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     System,
     Reference,
     Sample,
 }
 
-/// Counts of what a load did, as the contract reports them.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct LoadReport {
-    pub inserted: u32,
-    pub replaced: u32,
-    pub unchanged: u32,
-    pub kept: u32,
-    pub skipped: u32,
+/// What loads did to one collection, in counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayCounts {
+    /// New records inserted.
+    pub inserted: u64,
+    /// Vendor changes applied to records the tenant never touched.
+    pub applied: u64,
+    /// Vendor changes merged into records the tenant edited.
+    pub merged: u64,
+    /// Records the tenant edited, kept as they are (nothing of the vendor's to merge).
+    pub kept: u64,
+    /// Records with at least one field both changed: the tenant's value stays.
+    pub conflicts: u64,
+    /// Records the tenant deleted, not re-created.
+    pub deletions_kept: u64,
+    /// Records the vendor dropped and the tenant never touched: removed.
+    pub removed: u64,
+    /// Records the vendor dropped but the tenant edited: kept.
+    pub dropped_kept: u64,
+    /// Tenant changes to system data, reverted to the vendor's copy.
+    pub reverted: u64,
+    /// Vendor records not loaded: a collision on a unique index, or not a record.
+    pub skipped: u64,
+    /// Records already equal to the vendor's copy.
+    pub unchanged: u64,
 }
 
-#[derive(Debug, Clone)]
-pub struct Skipped {
+/// One record the operator should hear about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayNote {
     pub record_id: String,
-    pub reason: String,
+    /// `conflict`, `merged`, `deletion-kept`, `removed`, `dropped-kept`,
+    /// `reverted` or `skipped`.
+    pub what: String,
+    pub detail: String,
+    /// For conflicts: each field both changed, with the three values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldConflict>,
 }
 
-pub struct LoadOutcome {
-    pub report: LoadReport,
-    pub writes: WriteCounts,
-    pub skipped: Vec<Skipped>,
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldConflict {
+    pub field: String,
+    pub base: Option<Value>,
+    pub tenant: Option<Value>,
+    pub vendor: Option<Value>,
 }
 
-/// Load records of one kind into a module's collection.
+/// Everything loads did to one collection in one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionOverlay {
+    pub collection: String,
+    pub kind: Kind,
+    pub counts: OverlayCounts,
+    /// The first notes (at most [`NOTES`]); the counts are complete.
+    pub notes: Vec<OverlayNote>,
+    /// Ids the vendor shipped in this step, to find what it dropped.
+    #[serde(skip)]
+    pub seen: BTreeSet<String>,
+}
+
+/// Notes kept per collection and step.
+pub const NOTES: usize = 1000;
+
+impl CollectionOverlay {
+    pub fn new(collection: &str, kind: Kind) -> Self {
+        CollectionOverlay {
+            collection: collection.to_string(),
+            kind,
+            counts: OverlayCounts::default(),
+            notes: Vec::new(),
+            seen: BTreeSet::new(),
+        }
+    }
+
+    fn note(&mut self, record_id: &str, what: &str, detail: String, fields: Vec<FieldConflict>) {
+        if self.notes.len() < NOTES {
+            self.notes.push(OverlayNote {
+                record_id: record_id.to_string(),
+                what: what.to_string(),
+                detail,
+                fields,
+            });
+        }
+    }
+}
+
+/// Load records of one kind into a module's collection, as release
+/// `release` of the module ships them. Returns the writes made; counts and
+/// notes go to `overlay`.
 pub fn load(
     db: &mut dyn TenantStore,
     module: &str,
-    collection: &str,
-    kind: Kind,
+    release: &str,
+    overlay: &mut CollectionOverlay,
     records: &[(String, String)],
-) -> Result<LoadOutcome, StoreError> {
-    let mut outcome = LoadOutcome {
-        report: LoadReport::default(),
-        writes: WriteCounts::default(),
-        skipped: Vec::new(),
-    };
+) -> Result<WriteCounts, StoreError> {
+    let mut writes = WriteCounts::default();
+    let collection = overlay.collection.clone();
     for (id, doc) in records {
-        let written = match kind {
-            Kind::System => db.put(module, collection, id, doc),
-            Kind::Reference | Kind::Sample => {
-                match db.insert_if_absent(module, collection, id, doc) {
-                    Ok(true) => Ok(WriteEffect::Inserted),
-                    // Present: the tenant's copy stays, whatever it is.
-                    Ok(false) => Ok(WriteEffect::Unchanged),
-                    Err(e) => Err(e),
-                }
+        overlay.seen.insert(id.clone());
+        let vendor: Value = match serde_json::from_str(doc) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => {
+                overlay.counts.skipped += 1;
+                overlay.note(
+                    id,
+                    "skipped",
+                    "not loaded: not a JSON object".into(),
+                    Vec::new(),
+                );
+                continue;
             }
         };
-        match written {
-            Ok(WriteEffect::Inserted) => {
-                outcome.report.inserted += 1;
-                outcome.writes.inserted += 1;
-            }
-            Ok(WriteEffect::Replaced) => {
-                outcome.report.replaced += 1;
-                outcome.writes.updated += 1;
-            }
-            Ok(WriteEffect::Unchanged) => {
-                let same = kind == Kind::System
-                    || same_document(db.get(module, collection, id)?.as_deref(), doc);
-                if same {
-                    outcome.report.unchanged += 1;
-                } else {
-                    outcome.report.kept += 1;
+        let result = match overlay.kind {
+            Kind::Sample => load_sample(db, module, &collection, id, doc, overlay),
+            Kind::System => load_system(db, module, &collection, id, doc, &vendor, overlay),
+            Kind::Reference => load_reference(db, module, &collection, id, &vendor, overlay),
+        };
+        match result {
+            Ok(written) => {
+                writes.add(written);
+                if overlay.kind != Kind::Sample {
+                    db.put_base(module, &collection, id, doc, release)?;
                 }
             }
             Err(StoreError::UniqueViolation { index, .. }) => {
-                outcome.report.skipped += 1;
-                outcome.skipped.push(Skipped {
-                    record_id: id.clone(),
-                    reason: format!(
+                overlay.counts.skipped += 1;
+                overlay.note(
+                    id,
+                    "skipped",
+                    format!(
                         "not loaded: collides on unique index {index} with a record the tenant has"
                     ),
-                });
+                    Vec::new(),
+                );
             }
             Err(StoreError::InvalidDocument(why)) | Err(StoreError::InvalidName(why)) => {
-                outcome.report.skipped += 1;
-                outcome.skipped.push(Skipped {
-                    record_id: id.clone(),
-                    reason: format!("not loaded: {why}"),
-                });
+                overlay.counts.skipped += 1;
+                overlay.note(id, "skipped", format!("not loaded: {why}"), Vec::new());
             }
             Err(other) => return Err(other),
         }
     }
-    Ok(outcome)
+    Ok(writes)
 }
 
-/// Equal as JSON, however each is spelled.
-fn same_document(stored: Option<&str>, doc: &str) -> bool {
-    match stored {
-        Some(stored) if stored == doc => true,
-        Some(stored) => {
-            let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
-            parse(stored).is_some() && parse(stored) == parse(doc)
+fn load_sample(
+    db: &mut dyn TenantStore,
+    module: &str,
+    collection: &str,
+    id: &str,
+    doc: &str,
+    overlay: &mut CollectionOverlay,
+) -> Result<WriteCounts, StoreError> {
+    if db.insert_if_absent(module, collection, id, doc)? {
+        overlay.counts.inserted += 1;
+        return Ok(WriteCounts {
+            inserted: 1,
+            ..WriteCounts::default()
+        });
+    }
+    overlay.counts.unchanged += 1;
+    Ok(WriteCounts::default())
+}
+
+fn load_system(
+    db: &mut dyn TenantStore,
+    module: &str,
+    collection: &str,
+    id: &str,
+    doc: &str,
+    vendor: &Value,
+    overlay: &mut CollectionOverlay,
+) -> Result<WriteCounts, StoreError> {
+    let base = parse(db.get_base(module, collection, id)?);
+    let current = parse(db.get(module, collection, id)?);
+    let effect = db.put(module, collection, id, doc)?;
+    let tenant_changed = matches!((&base, &current), (Some(b), Some(c)) if b != c);
+    match effect {
+        WriteEffect::Inserted => overlay.counts.inserted += 1,
+        WriteEffect::Unchanged => overlay.counts.unchanged += 1,
+        WriteEffect::Replaced if tenant_changed && current.as_ref() != Some(vendor) => {
+            overlay.counts.reverted += 1;
+            overlay.note(
+                id,
+                "reverted",
+                "system data: the tenant's change was replaced by the vendor's copy".into(),
+                Vec::new(),
+            );
         }
-        None => false,
+        WriteEffect::Replaced => overlay.counts.applied += 1,
+    }
+    Ok(count(effect))
+}
+
+fn load_reference(
+    db: &mut dyn TenantStore,
+    module: &str,
+    collection: &str,
+    id: &str,
+    vendor: &Value,
+    overlay: &mut CollectionOverlay,
+) -> Result<WriteCounts, StoreError> {
+    let base = parse(db.get_base(module, collection, id)?);
+    let current = parse(db.get(module, collection, id)?);
+    match (base, current) {
+        (Some(_), None) => {
+            overlay.counts.deletions_kept += 1;
+            overlay.note(
+                id,
+                "deletion-kept",
+                "the tenant deleted this record: not re-created".into(),
+                Vec::new(),
+            );
+            Ok(WriteCounts::default())
+        }
+        (None, None) => {
+            let inserted = db.insert_if_absent(module, collection, id, &vendor.to_string())?;
+            overlay.counts.inserted += u64::from(inserted);
+            Ok(WriteCounts {
+                inserted: u64::from(inserted),
+                ..WriteCounts::default()
+            })
+        }
+        // Present but never loaded by the runner: whatever it is, it is the
+        // tenant's now; from here on the vendor's copy is its base.
+        (None, Some(current)) => {
+            if &current == vendor {
+                overlay.counts.unchanged += 1;
+            } else {
+                overlay.counts.kept += 1;
+            }
+            Ok(WriteCounts::default())
+        }
+        (Some(base), Some(current)) => {
+            if &current == vendor {
+                overlay.counts.unchanged += 1;
+                return Ok(WriteCounts::default());
+            }
+            if current == base {
+                let effect = db.put(module, collection, id, &vendor.to_string())?;
+                overlay.counts.applied += 1;
+                return Ok(count(effect));
+            }
+            let mut conflicts = Vec::new();
+            let merged = merge(&base, &current, vendor, &mut conflicts);
+            if !conflicts.is_empty() {
+                overlay.counts.conflicts += 1;
+                let fields: Vec<&str> = conflicts.iter().map(|c| c.field.as_str()).collect();
+                overlay.note(
+                    id,
+                    "conflict",
+                    format!("the tenant's values kept for {}", fields.join(", ")),
+                    conflicts,
+                );
+            }
+            if merged == current {
+                overlay.counts.kept += 1;
+                return Ok(WriteCounts::default());
+            }
+            let effect = db.put(module, collection, id, &merged.to_string())?;
+            overlay.counts.merged += 1;
+            overlay.note(
+                id,
+                "merged",
+                "the vendor's changes merged with the tenant's".into(),
+                Vec::new(),
+            );
+            Ok(count(effect))
+        }
+    }
+}
+
+/// After a step's loads: records whose base the vendor no longer ships are
+/// removed where the tenant never touched them, kept where it did.
+pub fn finish(
+    db: &mut dyn TenantStore,
+    module: &str,
+    overlay: &mut CollectionOverlay,
+) -> Result<WriteCounts, StoreError> {
+    let mut writes = WriteCounts::default();
+    if overlay.kind == Kind::Sample {
+        return Ok(writes);
+    }
+    let collection = overlay.collection.clone();
+    for (id, base) in db.base_records(module, &collection)? {
+        if overlay.seen.contains(&id) {
+            continue;
+        }
+        let base = parse(Some(base));
+        let current = parse(db.get(module, &collection, &id)?);
+        match current {
+            None => {}
+            Some(current) if Some(&current) == base.as_ref() || overlay.kind == Kind::System => {
+                db.delete(module, &collection, &id)?;
+                writes.deleted += 1;
+                overlay.counts.removed += 1;
+                overlay.note(
+                    &id,
+                    "removed",
+                    "the vendor dropped this record and the tenant never changed it".into(),
+                    Vec::new(),
+                );
+            }
+            Some(_) => {
+                overlay.counts.dropped_kept += 1;
+                overlay.note(
+                    &id,
+                    "dropped-kept",
+                    "the vendor dropped this record; the tenant edited it, so it stays".into(),
+                    Vec::new(),
+                );
+            }
+        }
+        db.delete_base(module, &collection, &id)?;
+    }
+    Ok(writes)
+}
+
+/// Three-way merge of JSON documents, field by field (objects recursively;
+/// any other value as a whole). Both sides changing one field to different
+/// values keeps the tenant's value and records a conflict.
+pub fn merge(
+    base: &Value,
+    tenant: &Value,
+    vendor: &Value,
+    conflicts: &mut Vec<FieldConflict>,
+) -> Value {
+    merge_at("", Some(base), Some(tenant), Some(vendor), conflicts).unwrap_or(Value::Null)
+}
+
+fn merge_at(
+    path: &str,
+    base: Option<&Value>,
+    tenant: Option<&Value>,
+    vendor: Option<&Value>,
+    conflicts: &mut Vec<FieldConflict>,
+) -> Option<Value> {
+    if tenant == base || tenant == vendor {
+        return vendor.cloned();
+    }
+    if vendor == base {
+        return tenant.cloned();
+    }
+    if let (Some(Value::Object(b)), Some(Value::Object(t)), Some(Value::Object(v))) =
+        (base, tenant, vendor)
+    {
+        let keys: BTreeSet<&String> = b.keys().chain(t.keys()).chain(v.keys()).collect();
+        let mut merged = Map::new();
+        for key in keys {
+            let field = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if let Some(value) = merge_at(&field, b.get(key), t.get(key), v.get(key), conflicts) {
+                merged.insert(key.clone(), value);
+            }
+        }
+        return Some(Value::Object(merged));
+    }
+    conflicts.push(FieldConflict {
+        field: if path.is_empty() {
+            "(record)".into()
+        } else {
+            path.to_string()
+        },
+        base: base.cloned(),
+        tenant: tenant.cloned(),
+        vendor: vendor.cloned(),
+    });
+    tenant.cloned()
+}
+
+/// What a tenant changed against the vendor's base, field by field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantChange {
+    pub collection: String,
+    pub record_id: String,
+    /// `edited`, `deleted` or `added`.
+    pub what: String,
+    /// For edits: each field with the vendor's and the tenant's value.
+    pub fields: Vec<FieldChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub vendor: Option<Value>,
+    pub tenant: Option<Value>,
+}
+
+/// Every change a tenant made to a module's system and reference data.
+pub fn diff(db: &mut dyn TenantStore, module: &str) -> Result<Vec<TenantChange>, StoreError> {
+    let mut changes = Vec::new();
+    for collection in db.base_collections(module)? {
+        let bases: std::collections::BTreeMap<String, String> =
+            db.base_records(module, &collection)?.into_iter().collect();
+        for (id, base) in &bases {
+            let base = parse(Some(base.clone()));
+            match parse(db.get(module, &collection, id)?) {
+                None => changes.push(TenantChange {
+                    collection: collection.clone(),
+                    record_id: id.clone(),
+                    what: "deleted".into(),
+                    fields: Vec::new(),
+                }),
+                Some(current) if Some(&current) != base.as_ref() => {
+                    let mut fields = Vec::new();
+                    field_changes("", base.as_ref(), Some(&current), &mut fields);
+                    changes.push(TenantChange {
+                        collection: collection.clone(),
+                        record_id: id.clone(),
+                        what: "edited".into(),
+                        fields,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let page = db.scan(module, &collection, after.as_deref(), 1000)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (id, _) in page.into_iter().filter(|(id, _)| !bases.contains_key(id)) {
+                changes.push(TenantChange {
+                    collection: collection.clone(),
+                    record_id: id,
+                    what: "added".into(),
+                    fields: Vec::new(),
+                });
+            }
+        }
+    }
+    Ok(changes)
+}
+
+fn field_changes(
+    path: &str,
+    vendor: Option<&Value>,
+    tenant: Option<&Value>,
+    out: &mut Vec<FieldChange>,
+) {
+    if vendor == tenant {
+        return;
+    }
+    if let (Some(Value::Object(v)), Some(Value::Object(t))) = (vendor, tenant) {
+        let keys: BTreeSet<&String> = v.keys().chain(t.keys()).collect();
+        for key in keys {
+            let field = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            field_changes(&field, v.get(key), t.get(key), out);
+        }
+        return;
+    }
+    out.push(FieldChange {
+        field: path.to_string(),
+        vendor: vendor.cloned(),
+        tenant: tenant.cloned(),
+    });
+}
+
+fn parse(doc: Option<String>) -> Option<Value> {
+    doc.and_then(|doc| serde_json::from_str(&doc).ok())
+}
+
+fn count(effect: WriteEffect) -> WriteCounts {
+    match effect {
+        WriteEffect::Inserted => WriteCounts {
+            inserted: 1,
+            ..WriteCounts::default()
+        },
+        WriteEffect::Replaced => WriteCounts {
+            updated: 1,
+            ..WriteCounts::default()
+        },
+        WriteEffect::Unchanged => WriteCounts::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merges_field_by_field() {
+        let base = json!({"id": "1", "name": "Book", "code": "b", "source": "folio"});
+        let tenant = json!({"id": "1", "name": "Our book", "code": "b", "source": "folio"});
+        let vendor = json!({"id": "1", "name": "Book", "code": "bk", "source": "rdacontent"});
+        let mut conflicts = Vec::new();
+        let merged = merge(&base, &tenant, &vendor, &mut conflicts);
+        assert_eq!(
+            merged,
+            json!({"id": "1", "name": "Our book", "code": "bk", "source": "rdacontent"})
+        );
+        assert!(conflicts.is_empty());
+    }
+
+    #[test]
+    fn a_field_both_changed_keeps_the_tenants_value() {
+        let base = json!({"name": "a", "nested": {"x": 1, "y": 1}});
+        let tenant = json!({"name": "tenant", "nested": {"x": 2, "y": 1}});
+        let vendor = json!({"name": "vendor", "nested": {"x": 1, "y": 3}, "added": true});
+        let mut conflicts = Vec::new();
+        let merged = merge(&base, &tenant, &vendor, &mut conflicts);
+        assert_eq!(
+            merged,
+            json!({"name": "tenant", "nested": {"x": 2, "y": 3}, "added": true})
+        );
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].field, "name");
+        assert_eq!(conflicts[0].vendor, Some(json!("vendor")));
+    }
+
+    #[test]
+    fn removed_fields_merge_too() {
+        let base = json!({"a": 1, "b": 2});
+        let tenant = json!({"a": 1, "b": 2, "c": 3});
+        let vendor = json!({"a": 1});
+        let mut conflicts = Vec::new();
+        assert_eq!(
+            merge(&base, &tenant, &vendor, &mut conflicts),
+            json!({"a": 1, "c": 3})
+        );
+        assert!(conflicts.is_empty());
     }
 }

@@ -157,6 +157,8 @@ pub struct CallOutcome<T> {
     pub log: StepLog,
     pub writes: WriteCounts,
     pub usage: Usage,
+    /// What the call's overlay loads did, by collection.
+    pub overlay: Vec<crate::overlay::CollectionOverlay>,
 }
 
 /// What a call needs besides the plugin.
@@ -329,6 +331,8 @@ impl Host {
             },
             store: setup.store,
             module: plugin.package.id.name.clone(),
+            release: plugin.package.id.version.to_string(),
+            overlay: Vec::new(),
             log: StepLog::new(limits.log_bytes, setup.progress),
             writes: WriteCounts::default(),
             stdout,
@@ -393,6 +397,7 @@ impl Host {
             store: state.store,
             log: state.log,
             writes: state.writes,
+            overlay: state.overlay,
             usage: Usage {
                 duration_ms: started.elapsed().as_millis() as u64,
                 fuel: fuel_used,

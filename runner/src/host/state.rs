@@ -21,6 +21,11 @@ pub struct StepState {
     pub store: Option<Box<dyn TenantStore>>,
     /// The module whose collections this call may reach.
     pub module: String,
+    /// The release of the package the call runs for (the overlay records it
+    /// with each vendor record).
+    pub release: String,
+    /// What overlay loads did, by collection.
+    pub overlay: Vec<host_overlay::CollectionOverlay>,
     pub log: StepLog,
     pub writes: WriteCounts,
     pub stdout: BoundedPipe,
@@ -377,25 +382,39 @@ impl overlay::Host for StepState {
             types::DataKind::Reference => host_overlay::Kind::Reference,
             types::DataKind::Sample => host_overlay::Kind::Sample,
         };
-        let records: Vec<(String, String)> = recs.into_iter().map(|r| (r.id, r.doc)).collect();
+        storage::check_name("collection", &collection)?;
         let Some(db) = self.store.as_deref_mut() else {
             return Err(store::StoreError::Other(
                 "storage is not available in this call".into(),
             ));
         };
-        let outcome = host_overlay::load(db, &self.module, &collection, kind, &records)?;
-        self.writes.add(outcome.writes);
-        for skipped in outcome.skipped {
-            self.log
-                .warn_record(&collection, &skipped.record_id, skipped.reason);
-        }
-        let r = outcome.report;
+        // Loads of one collection in one call add up; a collection loaded as
+        // two kinds is two entries.
+        let position = match self
+            .overlay
+            .iter()
+            .position(|o| o.collection == collection && o.kind == kind)
+        {
+            Some(position) => position,
+            None => {
+                self.overlay
+                    .push(host_overlay::CollectionOverlay::new(&collection, kind));
+                self.overlay.len() - 1
+            }
+        };
+        let entry = &mut self.overlay[position];
+        let before = entry.counts;
+        let records: Vec<(String, String)> = recs.into_iter().map(|r| (r.id, r.doc)).collect();
+        let writes = host_overlay::load(db, &self.module, &self.release, entry, &records)?;
+        self.writes.add(writes);
+        let after = entry.counts;
+        let delta = |f: fn(&host_overlay::OverlayCounts) -> u64| (f(&after) - f(&before)) as u32;
         Ok(overlay::LoadReport {
-            inserted: r.inserted,
-            replaced: r.replaced,
-            unchanged: r.unchanged,
-            kept: r.kept,
-            skipped: r.skipped,
+            inserted: delta(|c| c.inserted),
+            replaced: delta(|c| c.applied + c.merged + c.reverted),
+            unchanged: delta(|c| c.unchanged),
+            kept: delta(|c| c.kept + c.deletions_kept),
+            skipped: delta(|c| c.skipped),
         })
     }
 }

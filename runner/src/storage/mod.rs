@@ -118,6 +118,8 @@ pub struct Dump {
     pub modules: Vec<EnabledModule>,
     pub history: Vec<HistoryEntry>,
     pub jobs: Vec<JobRecord>,
+    /// module -> collection -> id -> the vendor's copy (the overlay's base).
+    pub bases: BTreeMap<String, BTreeMap<String, BTreeMap<String, serde_json::Value>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -203,6 +205,28 @@ pub trait TenantStore: Send {
     fn jobs(&mut self) -> StoreResult<Vec<JobRecord>>;
     fn changes(&mut self, job_id: &str) -> StoreResult<Vec<crate::changelog::CollectionChanges>>;
 
+    /// The vendor's copy of a system or reference record, as last loaded:
+    /// the base a tenant's edits are found against.
+    fn get_base(&mut self, module: &str, collection: &str, id: &str)
+        -> StoreResult<Option<String>>;
+    fn put_base(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+        release: &str,
+    ) -> StoreResult<()>;
+    fn delete_base(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<()>;
+    /// Every base record of a collection: (id, document), in id order.
+    fn base_records(
+        &mut self,
+        module: &str,
+        collection: &str,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// The collections of a module that have base records.
+    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<String>>;
+
     /// All data and metadata, for comparisons and fixtures.
     fn dump(&mut self) -> StoreResult<Dump>;
 
@@ -231,6 +255,12 @@ pub fn check_name(kind: &str, name: &str) -> StoreResult<()> {
 }
 
 /// Checks a dotted field path such as `personal.email`.
+/// Checks an index field: a dotted path, or several joined by commas for
+/// a compound index (`code,statisticalCodeTypeId`).
+pub fn check_index_fields(fields: &str) -> StoreResult<()> {
+    fields.split(',').try_for_each(check_field)
+}
+
 pub fn check_field(field: &str) -> StoreResult<()> {
     let ok = !field.is_empty()
         && field.split('.').all(|part| {

@@ -23,6 +23,14 @@ CREATE TABLE IF NOT EXISTS graft_modules (
     updated_at TEXT NOT NULL,
     descriptor TEXT
 );
+CREATE TABLE IF NOT EXISTS graft_base (
+    module TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    release TEXT NOT NULL,
+    PRIMARY KEY (module, collection, record_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS graft_jobs (
     job_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -39,6 +47,7 @@ CREATE TABLE IF NOT EXISTS graft_changes (
     deleted INTEGER NOT NULL,
     schema TEXT NOT NULL,
     samples TEXT NOT NULL,
+    overlay TEXT NOT NULL,
     PRIMARY KEY (job_id, module, collection)
 );
 CREATE TABLE IF NOT EXISTS graft_history (
@@ -206,13 +215,20 @@ fn json_path(field: &str) -> String {
     format!("$.{field}")
 }
 
+/// One expression per field of the index (several for a compound index).
 fn index_expression(spec: &IndexSpec) -> String {
-    let extract = format!("json_extract(doc, '{}')", json_path(&spec.field));
-    if spec.case_insensitive {
-        format!("lower({extract})")
-    } else {
-        extract
-    }
+    spec.field
+        .split(',')
+        .map(|field| {
+            let extract = format!("json_extract(doc, '{}')", json_path(field));
+            if spec.case_insensitive {
+                format!("lower({extract})")
+            } else {
+                extract
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_id(id: &str) -> StoreResult<()> {
@@ -316,6 +332,12 @@ impl TenantStore for SqliteStore {
                 params![module, collection],
             )
             .map_err(backend)?;
+        self.conn
+            .execute(
+                "DELETE FROM graft_base WHERE module = ?1 AND collection = ?2",
+                params![module, collection],
+            )
+            .map_err(backend)?;
         self.tables
             .remove(&(module.to_string(), collection.to_string()));
         Ok(true)
@@ -341,7 +363,7 @@ impl TenantStore for SqliteStore {
         spec: &IndexSpec,
     ) -> StoreResult<bool> {
         check_name("index", &spec.name)?;
-        check_field(&spec.field)?;
+        check_index_fields(&spec.field)?;
         let table = self.table(module, collection)?;
         if let Some(existing) = self
             .list_indexes(module, collection)?
@@ -645,11 +667,13 @@ impl TenantStore for SqliteStore {
                 serde_json::to_string(&c.schema).map_err(|e| StoreError::Backend(e.to_string()))?;
             let samples = serde_json::to_string(&c.samples)
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let overlay = serde_json::to_string(&c.overlay)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
             self.conn
                 .execute(
-                    "INSERT INTO graft_changes (job_id, module, collection, inserted, updated, deleted, schema, samples)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![job.job_id, c.module, c.collection, c.inserted, c.updated, c.deleted, schema, samples],
+                    "INSERT INTO graft_changes (job_id, module, collection, inserted, updated, deleted, schema, samples, overlay)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![job.job_id, c.module, c.collection, c.inserted, c.updated, c.deleted, schema, samples, overlay],
                 )
                 .map_err(backend)?;
         }
@@ -680,7 +704,7 @@ impl TenantStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT module, collection, inserted, updated, deleted, schema, samples FROM graft_changes
+                "SELECT module, collection, inserted, updated, deleted, schema, samples, overlay FROM graft_changes
                  WHERE job_id = ?1 ORDER BY module, collection",
             )
             .map_err(backend)?;
@@ -688,6 +712,7 @@ impl TenantStore for SqliteStore {
             .query_map([job_id], |row| {
                 let schema: String = row.get(5)?;
                 let samples: String = row.get(6)?;
+                let overlay: String = row.get(7)?;
                 Ok(crate::changelog::CollectionChanges {
                     module: row.get(0)?,
                     collection: row.get(1)?,
@@ -696,6 +721,7 @@ impl TenantStore for SqliteStore {
                     deleted: row.get(4)?,
                     schema: serde_json::from_str(&schema).unwrap_or_default(),
                     samples: serde_json::from_str(&samples).unwrap_or_default(),
+                    overlay: serde_json::from_str(&overlay).unwrap_or_default(),
                 })
             })
             .map_err(backend)?;
@@ -748,6 +774,81 @@ impl TenantStore for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
+    fn get_base(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+    ) -> StoreResult<Option<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc FROM graft_base WHERE module = ?1 AND collection = ?2 AND record_id = ?3")
+            .map_err(backend)?;
+        stmt.query_row(params![module, collection, id], |row| row.get(0))
+            .optional()
+            .map_err(backend)
+    }
+
+    fn put_base(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+        release: &str,
+    ) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO graft_base (module, collection, record_id, doc, release) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (module, collection, record_id) DO UPDATE SET doc = ?4, release = ?5",
+            )
+            .and_then(|mut stmt| stmt.execute(params![module, collection, id, doc, release]))
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn delete_base(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM graft_base WHERE module = ?1 AND collection = ?2 AND record_id = ?3",
+            )
+            .and_then(|mut stmt| stmt.execute(params![module, collection, id]))
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn base_records(
+        &mut self,
+        module: &str,
+        collection: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT record_id, doc FROM graft_base WHERE module = ?1 AND collection = ?2 ORDER BY record_id",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![module, collection], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT collection FROM graft_base WHERE module = ?1 ORDER BY collection",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([module], |row| row.get(0))
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
     fn dump(&mut self) -> StoreResult<Dump> {
         let registered: Vec<(String, String)> = {
             let mut stmt = self
@@ -781,11 +882,41 @@ impl TenantStore for SqliteStore {
                 .or_default()
                 .insert(collection, CollectionDump { indexes, records });
         }
+        let mut bases: BTreeMap<String, BTreeMap<String, BTreeMap<String, serde_json::Value>>> =
+            BTreeMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT module, collection, record_id, doc FROM graft_base ORDER BY module, collection, record_id")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(backend)?;
+            for row in rows {
+                let (module, collection, id, doc) = row.map_err(backend)?;
+                let value = serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::InvalidDocument(e.to_string()))?;
+                bases
+                    .entry(module)
+                    .or_default()
+                    .entry(collection)
+                    .or_default()
+                    .insert(id, value);
+            }
+        }
         Ok(Dump {
             collections,
             modules: self.modules()?,
             history: self.history()?,
             jobs: self.jobs()?,
+            bases,
         })
     }
 }
