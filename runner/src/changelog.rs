@@ -342,8 +342,10 @@ impl TenantStore for RecordingStore {
         id: &str,
         doc: &str,
         release: &str,
+        kind: &str,
     ) -> StoreResult<()> {
-        self.inner.put_base(module, collection, id, doc, release)
+        self.inner
+            .put_base(module, collection, id, doc, release, kind)
     }
     fn delete_base(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<()> {
         self.inner.delete_base(module, collection, id)
@@ -355,7 +357,7 @@ impl TenantStore for RecordingStore {
     ) -> StoreResult<Vec<(String, String)>> {
         self.inner.base_records(module, collection)
     }
-    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<String>> {
+    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<(String, String)>> {
         self.inner.base_collections(module)
     }
     fn dump(&mut self) -> StoreResult<Dump> {

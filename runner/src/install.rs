@@ -616,23 +616,17 @@ impl Installer<'_> {
             let mut overlay = outcome.overlay;
             let mut result = outcome.result;
             // Vendor records the release no longer ships: removed or kept.
-            if result.is_ok() {
-                for collection in &mut overlay {
-                    match crate::overlay::finish(&mut *db, &to.name, collection) {
-                        Ok(finished) => writes.add(finished),
-                        Err(e) => {
-                            result = Err(CallFailure {
-                                kind: FailureKind::Host,
-                                message: format!(
-                                    "cannot finish the load of {}: {e}",
-                                    collection.collection
-                                ),
-                                collection: Some(collection.collection.clone()),
-                                record_id: None,
-                                backtrace: Vec::new(),
-                            });
-                            break;
-                        }
+            if result.is_ok() && !overlay.is_empty() {
+                match crate::overlay::finish_step(&mut *db, &to.name, &mut overlay) {
+                    Ok(finished) => writes.add(finished),
+                    Err(e) => {
+                        result = Err(CallFailure {
+                            kind: FailureKind::Host,
+                            message: format!("cannot finish the data load: {e}"),
+                            collection: None,
+                            record_id: None,
+                            backtrace: Vec::new(),
+                        })
                     }
                 }
             }

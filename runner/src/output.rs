@@ -256,12 +256,35 @@ fn tenant_report(report: &TenantReport) {
             }
             for collection in &step.overlay {
                 let c = &collection.counts;
-                println!(
-                    "overlay: {} {} {}: {} inserted, {} applied, {} merged, {} kept, {} conflicts, {} deletions kept, \
-                     {} removed, {} dropped but kept, {} reverted, {} skipped, {} unchanged",
-                    module.to, step.step, collection.collection, c.inserted, c.applied, c.merged, c.kept, c.conflicts,
-                    c.deletions_kept, c.removed, c.dropped_kept, c.reverted, c.skipped, c.unchanged
-                );
+                let counts = [
+                    (c.inserted, "inserted"),
+                    (c.applied, "vendor changes applied"),
+                    (c.merged, "merged"),
+                    (c.kept, "tenant edits kept"),
+                    (c.conflicts, "conflicts"),
+                    (c.deletions_kept, "tenant deletions kept"),
+                    (c.removed, "removed"),
+                    (c.dropped_kept, "dropped by the vendor but kept"),
+                    (c.reverted, "reverted"),
+                    (c.skipped, "skipped"),
+                    (c.unchanged, "unchanged"),
+                ];
+                let said: Vec<String> = counts
+                    .iter()
+                    .filter(|(n, _)| *n > 0)
+                    .map(|(n, what)| format!("{n} {what}"))
+                    .collect();
+                // A collection where nothing happened but `unchanged` is not news.
+                let only_unchanged = said.len() == 1 && c.unchanged > 0;
+                if !said.is_empty() && !only_unchanged {
+                    println!(
+                        "overlay: {} {} {}: {}",
+                        module.to,
+                        step.step,
+                        collection.collection,
+                        said.join(", ")
+                    );
+                }
                 for note in collection
                     .notes
                     .iter()

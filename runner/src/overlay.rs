@@ -34,6 +34,16 @@ pub enum Kind {
     Sample,
 }
 
+impl Kind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::System => "system",
+            Kind::Reference => "reference",
+            Kind::Sample => "sample",
+        }
+    }
+}
+
 /// What loads did to one collection, in counts.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverlayCounts {
@@ -157,7 +167,7 @@ pub fn load(
             Ok(written) => {
                 writes.add(written);
                 if overlay.kind != Kind::Sample {
-                    db.put_base(module, &collection, id, doc, release)?;
+                    db.put_base(module, &collection, id, doc, release, overlay.kind.name())?;
                 }
             }
             Err(StoreError::UniqueViolation { index, .. }) => {
@@ -308,9 +318,49 @@ fn load_reference(
     }
 }
 
+/// After a load step: the step shipped the release's whole set of its
+/// kind, so vendor records it did not ship were dropped, including whole
+/// collections the release no longer has data for. Reports on collections
+/// that were not loaded but lost records are added to `overlays`.
+pub fn finish_step(
+    db: &mut dyn TenantStore,
+    module: &str,
+    overlays: &mut Vec<CollectionOverlay>,
+) -> Result<WriteCounts, StoreError> {
+    let mut writes = WriteCounts::default();
+    for overlay in overlays.iter_mut() {
+        writes.add(finish(db, module, overlay)?);
+    }
+    // Only kinds the step loaded something of: a step that loads nothing
+    // says nothing about what the vendor dropped.
+    let loaded: Vec<Kind> = [Kind::System, Kind::Reference]
+        .into_iter()
+        .filter(|kind| {
+            overlays
+                .iter()
+                .any(|o| o.kind == *kind && !o.seen.is_empty())
+        })
+        .collect();
+    for (collection, kind) in db.base_collections(module)? {
+        let Some(kind) = loaded.iter().find(|k| k.name() == kind) else {
+            continue;
+        };
+        if overlays
+            .iter()
+            .any(|o| o.collection == collection && o.kind == *kind)
+        {
+            continue;
+        }
+        let mut overlay = CollectionOverlay::new(&collection, *kind);
+        writes.add(finish(db, module, &mut overlay)?);
+        overlays.push(overlay);
+    }
+    Ok(writes)
+}
+
 /// After a step's loads: records whose base the vendor no longer ships are
 /// removed where the tenant never touched them, kept where it did.
-pub fn finish(
+fn finish(
     db: &mut dyn TenantStore,
     module: &str,
     overlay: &mut CollectionOverlay,
@@ -430,7 +480,7 @@ pub struct FieldChange {
 /// Every change a tenant made to a module's system and reference data.
 pub fn diff(db: &mut dyn TenantStore, module: &str) -> Result<Vec<TenantChange>, StoreError> {
     let mut changes = Vec::new();
-    for collection in db.base_collections(module)? {
+    for (collection, _) in db.base_collections(module)? {
         let bases: std::collections::BTreeMap<String, String> =
             db.base_records(module, &collection)?.into_iter().collect();
         for (id, base) in &bases {

@@ -86,11 +86,19 @@ pub fn collections(kind: DataKind) -> Result<Vec<String>> {
 /// (named by its file) and skipped, never fatal.
 pub fn read_records(kind: DataKind, collection: &str) -> Result<Vec<Record>> {
     let dir = folder(kind).join(collection);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| Error::failed(format!("{}: {e}", dir.display())))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
         .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for path in entries {
+        if path.is_dir() {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            log::warn_record(collection, &name, "not a record: a folder (records are JSON files in the collection folder)");
+        } else if path.extension().is_some_and(|ext| ext == "json") {
+            files.push(path);
+        }
+    }
     files.sort();
     let mut records = Vec::with_capacity(files.len());
     for path in files {

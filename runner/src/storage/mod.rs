@@ -209,6 +209,7 @@ pub trait TenantStore: Send {
     /// the base a tenant's edits are found against.
     fn get_base(&mut self, module: &str, collection: &str, id: &str)
         -> StoreResult<Option<String>>;
+    /// `kind` is `system` or `reference`.
     fn put_base(
         &mut self,
         module: &str,
@@ -216,6 +217,7 @@ pub trait TenantStore: Send {
         id: &str,
         doc: &str,
         release: &str,
+        kind: &str,
     ) -> StoreResult<()>;
     fn delete_base(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<()>;
     /// Every base record of a collection: (id, document), in id order.
@@ -224,8 +226,8 @@ pub trait TenantStore: Send {
         module: &str,
         collection: &str,
     ) -> StoreResult<Vec<(String, String)>>;
-    /// The collections of a module that have base records.
-    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<String>>;
+    /// The collections of a module that have base records, with their kind.
+    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<(String, String)>>;
 
     /// All data and metadata, for comparisons and fixtures.
     fn dump(&mut self) -> StoreResult<Dump>;

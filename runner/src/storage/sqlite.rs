@@ -27,8 +27,9 @@ CREATE TABLE IF NOT EXISTS graft_base (
     module TEXT NOT NULL,
     collection TEXT NOT NULL,
     record_id TEXT NOT NULL,
-    doc TEXT NOT NULL,
+        doc TEXT NOT NULL,
     release TEXT NOT NULL,
+    kind TEXT NOT NULL,
     PRIMARY KEY (module, collection, record_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS graft_jobs (
@@ -796,13 +797,14 @@ impl TenantStore for SqliteStore {
         id: &str,
         doc: &str,
         release: &str,
+        kind: &str,
     ) -> StoreResult<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO graft_base (module, collection, record_id, doc, release) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (module, collection, record_id) DO UPDATE SET doc = ?4, release = ?5",
+                "INSERT INTO graft_base (module, collection, record_id, doc, release, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (module, collection, record_id) DO UPDATE SET doc = ?4, release = ?5, kind = ?6",
             )
-            .and_then(|mut stmt| stmt.execute(params![module, collection, id, doc, release]))
+            .and_then(|mut stmt| stmt.execute(params![module, collection, id, doc, release, kind]))
             .map_err(backend)?;
         Ok(())
     }
@@ -836,15 +838,15 @@ impl TenantStore for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
-    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<String>> {
+    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<(String, String)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT DISTINCT collection FROM graft_base WHERE module = ?1 ORDER BY collection",
+                "SELECT DISTINCT collection, kind FROM graft_base WHERE module = ?1 ORDER BY collection, kind",
             )
             .map_err(backend)?;
         let rows = stmt
-            .query_map([module], |row| row.get(0))
+            .query_map([module], |row| Ok((row.get(0)?, row.get(1)?)))
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
