@@ -3,6 +3,7 @@
 use crate::output;
 use anyhow::{anyhow, Result};
 use clap::{Args, Parser, Subcommand};
+use graft::data::Edit;
 use graft::fanout::Fanout;
 use graft::install::{CommitMode, Job, ProgressFactory};
 use graft::plan::{Request, RequestAction};
@@ -119,6 +120,13 @@ pub enum Command {
     /// Show what jobs changed: counts per module and collection, and records
     /// before and after.
     Changes(ChangesArgs),
+    /// Read and write a tenant's records directly, through the same checks as
+    /// plugins; every write is a job in the change log.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Reference data: what a tenant changed against the vendor's copies.
+    #[command(subcommand)]
+    Reference(ReferenceCommand),
     /// Run a demonstration on a fresh data directory: three tenants, installs,
     /// upgrades and a downgrade of mod-users with 10,000 users each.
     Demo(DemoArgs),
@@ -248,6 +256,56 @@ pub struct DisableArgs {
     pub simulate: bool,
     #[command(flatten)]
     pub fanout: FanoutArgs,
+}
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// List the records of a collection.
+    List(DataTarget),
+    /// Show one record.
+    Get {
+        #[command(flatten)]
+        target: DataTarget,
+        id: String,
+    },
+    /// Insert or replace a record from a JSON file (`-` for standard input);
+    /// the id is the record's `id` unless given.
+    Put {
+        #[command(flatten)]
+        target: DataTarget,
+        id: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Delete a record.
+    Delete {
+        #[command(flatten)]
+        target: DataTarget,
+        id: String,
+    },
+}
+
+#[derive(Args)]
+pub struct DataTarget {
+    #[arg(long)]
+    pub tenant: String,
+    /// The module name, e.g. mod-inventory-storage.
+    #[arg(long)]
+    pub module: String,
+    #[arg(long)]
+    pub collection: String,
+}
+
+#[derive(Subcommand)]
+pub enum ReferenceCommand {
+    /// What the tenant edited, deleted and added, field by field.
+    Diff {
+        #[arg(long)]
+        tenant: String,
+        /// The module name, e.g. mod-inventory-storage.
+        #[arg(long)]
+        module: String,
+    },
 }
 
 #[derive(Args)]
@@ -383,6 +441,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Changes(args) => {
             output::changes(&open(&cli)?, &args.tenant, args.job.as_deref(), json)?
         }
+        Command::Data(command) => data_command(&open(&cli)?, command, json)?,
+        Command::Reference(ReferenceCommand::Diff { tenant, module }) => output::reference_diff(
+            tenant,
+            module,
+            &open(&cli)?.reference_diff(tenant, module)?,
+            json,
+        ),
         Command::Demo(args) => return crate::demo::run(&open_demo(&cli)?, args.users, json),
     }
     Ok(ExitCode::SUCCESS)
@@ -404,6 +469,64 @@ impl JobArgs {
             purge,
         }
     }
+}
+
+fn data_command(graft: &Graft, command: &DataCommand, json: bool) -> Result<()> {
+    match command {
+        DataCommand::List(t) => {
+            let records = graft.data_list(&t.tenant, &t.module, &t.collection)?;
+            output::records(&records, json);
+        }
+        DataCommand::Get { target: t, id } => {
+            match graft.data_get(&t.tenant, &t.module, &t.collection, id)? {
+                Some(doc) => output::print_json(&doc),
+                None => {
+                    return Err(anyhow!(
+                        "tenant {}, collection {}: no record {id}",
+                        t.tenant,
+                        t.collection
+                    ))
+                }
+            }
+        }
+        DataCommand::Put {
+            target: t,
+            id,
+            file,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(file)
+                    .map_err(|e| anyhow!("{}: cannot read: {e}", file.display()))?
+            };
+            let doc: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow!("{}: not JSON: {e}", file.display()))?;
+            let id = match (id, doc.get("id").and_then(|v| v.as_str())) {
+                (Some(id), _) => id.clone(),
+                (None, Some(id)) => id.to_string(),
+                (None, None) => {
+                    return Err(anyhow!(
+                        "{}: the record has no \"id\": give one after the collection",
+                        file.display()
+                    ))
+                }
+            };
+            let report =
+                graft.data_edit(&t.tenant, &t.module, &t.collection, &Edit::Put { id, doc })?;
+            output::edit(&report, json);
+        }
+        DataCommand::Delete { target: t, id } => {
+            let report = graft.data_edit(
+                &t.tenant,
+                &t.module,
+                &t.collection,
+                &Edit::Delete { id: id.clone() },
+            )?;
+            output::edit(&report, json);
+        }
+    }
+    Ok(())
 }
 
 /// Read an Okapi install list; the error names the file and the entry.

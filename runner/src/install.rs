@@ -1009,7 +1009,7 @@ fn parameters(options: &InstallOptions) -> Vec<(String, String)> {
 }
 
 /// A job id that sorts by time: `job-<unix ms>-<random>`.
-fn job_id() -> String {
+pub(crate) fn job_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -10,6 +10,7 @@
 //! - [`install`]: a tenant's install, upgrade or downgrade job.
 
 pub mod changelog;
+pub mod data;
 pub mod descriptor;
 pub mod fanout;
 pub mod host;

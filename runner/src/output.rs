@@ -534,3 +534,64 @@ pub fn history(graft: &Graft, tenant: &str, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+pub fn records(records: &[(String, serde_json::Value)], json: bool) {
+    if json {
+        let docs: Vec<&serde_json::Value> = records.iter().map(|(_, doc)| doc).collect();
+        print_json(&docs);
+        return;
+    }
+    for (id, doc) in records {
+        println!("{id}  {doc}");
+    }
+}
+
+pub fn edit(report: &graft::data::EditReport, json: bool) {
+    if json {
+        print_json(report);
+        return;
+    }
+    for change in &report.changes {
+        println!(
+            "job {}: {} {}: {} inserted, {} updated, {} deleted",
+            report.job_id,
+            change.module,
+            change.collection,
+            change.inserted,
+            change.updated,
+            change.deleted
+        );
+    }
+}
+
+pub fn reference_diff(
+    tenant: &str,
+    module: &str,
+    changes: &[graft::overlay::TenantChange],
+    json: bool,
+) {
+    if json {
+        print_json(&json!({ "tenant": tenant, "module": module, "changes": changes }));
+        return;
+    }
+    if changes.is_empty() {
+        println!("tenant {tenant} has not changed {module}'s vendor data");
+        return;
+    }
+    for change in changes {
+        println!("{} {} {}", change.what, change.collection, change.record_id);
+        let show = |v: &Option<serde_json::Value>| {
+            v.as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "(none)".into())
+        };
+        for field in &change.fields {
+            println!(
+                "    {}: vendor {} -> tenant {}",
+                field.field,
+                show(&field.vendor),
+                show(&field.tenant)
+            );
+        }
+    }
+}
