@@ -430,3 +430,110 @@ fn install_lists_simulation_and_changes_from_the_command_line() {
         "tenant diku has no job job-0",
     );
 }
+
+#[test]
+fn data_commands_and_reference_diff() {
+    let data = TempDir::new().unwrap();
+    assert!(graft(data.path(), &["tenant", "create", "diku"])
+        .status
+        .success());
+    let output = graft(
+        data.path(),
+        &[
+            "install",
+            "--tenant",
+            "diku",
+            "mod-inventory-storage-19.0.0",
+            "--load-reference",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let target = [
+        "--tenant",
+        "diku",
+        "--module",
+        "mod-inventory-storage",
+        "--collection",
+        "loan-types",
+    ];
+    let list = json(&graft(
+        data.path(),
+        &[&["--json", "data", "list"][..], &target].concat(),
+    ));
+    let first = list[0].clone();
+    let id = first["id"].as_str().unwrap().to_string();
+
+    let mut edited = first.clone();
+    edited["name"] = serde_json::json!("Our loan type");
+    let file = data.path().join("record.json");
+    std::fs::write(&file, edited.to_string()).unwrap();
+    let put = graft(
+        data.path(),
+        &[
+            &["--json", "data", "put"][..],
+            &target,
+            &["--file", file.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(put.status.success(), "{}", stderr(&put));
+    assert_eq!(json(&put)["changes"][0]["updated"], 1);
+    let got = json(&graft(
+        data.path(),
+        &[&["data", "get"][..], &target, &[id.as_str()]].concat(),
+    ));
+    assert_eq!(got["name"], "Our loan type");
+
+    // The same unique name twice: refused, nothing written.
+    let mut twin = list[1].clone();
+    twin["name"] = serde_json::json!("our LOAN type");
+    std::fs::write(&file, twin.to_string()).unwrap();
+    let refused = graft(
+        data.path(),
+        &[
+            &["data", "put"][..],
+            &target,
+            &["--file", file.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert_clean_error(&refused, 2, "breaks unique index loan-types-name");
+
+    let delete = graft(
+        data.path(),
+        &[
+            &["data", "delete"][..],
+            &target,
+            &[list[2]["id"].as_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(delete.status.success(), "{}", stderr(&delete));
+    let diff = json(&graft(
+        data.path(),
+        &[
+            "--json",
+            "reference",
+            "diff",
+            "--tenant",
+            "diku",
+            "--module",
+            "mod-inventory-storage",
+        ],
+    ));
+    let changes = diff["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0]["what"], "edited");
+    assert_eq!(changes[0]["fields"][0]["field"], "name");
+    assert_eq!(changes[0]["fields"][0]["tenant"], "Our loan type");
+    assert_eq!(changes[1]["what"], "deleted");
+    let history = json(&graft(
+        data.path(),
+        &["--json", "changes", "--tenant", "diku"],
+    ));
+    assert_eq!(
+        history["jobs"].as_array().unwrap().len(),
+        3,
+        "the install and two edits"
+    );
+}
