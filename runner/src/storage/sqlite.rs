@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS graft_base (
     collection TEXT NOT NULL,
     record_id TEXT NOT NULL,
         doc TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
     release TEXT NOT NULL,
     kind TEXT NOT NULL,
     PRIMARY KEY (module, collection, record_id)
@@ -801,10 +802,14 @@ impl TenantStore for SqliteStore {
     ) -> StoreResult<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO graft_base (module, collection, record_id, doc, release, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (module, collection, record_id) DO UPDATE SET doc = ?4, release = ?5, kind = ?6",
+                "INSERT INTO graft_base (module, collection, record_id, doc, sha256, release, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6)
+                 ON CONFLICT (module, collection, record_id) DO UPDATE SET doc = ?4, sha256 = ?7, release = ?5, kind = ?6",
             )
-            .and_then(|mut stmt| stmt.execute(params![module, collection, id, doc, release, kind]))
+            .and_then(|mut stmt| {
+                let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(doc.as_bytes()));
+                stmt.execute(params![module, collection, id, doc, release, kind, sha256])
+            })
             .map_err(backend)?;
         Ok(())
     }
