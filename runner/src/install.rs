@@ -132,6 +132,21 @@ pub struct ModuleReport {
 }
 
 impl ModuleReport {
+    fn new(module: &str, from: Option<String>, to: String, action: Action) -> Self {
+        ModuleReport {
+            module: module.to_string(),
+            from,
+            to,
+            action,
+            stored: None,
+            discrepancy: None,
+            status: ModuleStatus::Committed,
+            steps: Vec::new(),
+            changes: Vec::new(),
+            failure: None,
+        }
+    }
+
     /// The outcome of one of its steps (`"upgrade"` -> `"unchanged"`).
     pub fn outcome_of(&self, step: &str) -> Option<&str> {
         self.steps
@@ -556,18 +571,12 @@ impl Installer<'_> {
         options: &InstallOptions,
     ) -> Result<(Box<dyn TenantStore>, ModuleReport)> {
         let to = target.package.id.clone();
-        let mut report = ModuleReport {
-            module: to.name.clone(),
-            from: from.as_ref().map(ToString::to_string),
-            to: to.to_string(),
+        let mut report = ModuleReport::new(
+            &to.name,
+            from.as_ref().map(ToString::to_string),
+            to.to_string(),
             action,
-            stored: None,
-            discrepancy: None,
-            status: ModuleStatus::Committed,
-            steps: Vec::new(),
-            changes: Vec::new(),
-            failure: None,
-        };
+        );
         let mut context = wit::Context {
             tenant: tenant.to_string(),
             module_from: report.from.clone(),
@@ -780,22 +789,12 @@ fn disable(
         }
         Ok(writes)
     })();
-    let mut report = ModuleReport {
-        module: id.name.clone(),
-        from: Some(id.to_string()),
-        to: id.to_string(),
-        action: if purge {
-            Action::Purge
-        } else {
-            Action::Disable
-        },
-        stored: None,
-        discrepancy: None,
-        status: ModuleStatus::Committed,
-        steps: Vec::new(),
-        changes: Vec::new(),
-        failure: None,
+    let action = if purge {
+        Action::Purge
+    } else {
+        Action::Disable
     };
+    let mut report = ModuleReport::new(&id.name, Some(id.to_string()), id.to_string(), action);
     let usage = Usage {
         duration_ms: started.elapsed().as_millis() as u64,
         ..Usage::default()
@@ -907,16 +906,8 @@ fn not_run(work: &Work) -> ModuleReport {
         ),
     };
     ModuleReport {
-        module,
-        from,
-        to: work.id(),
-        action,
-        stored: None,
-        discrepancy: None,
         status: ModuleStatus::NotRun,
-        steps: Vec::new(),
-        changes: Vec::new(),
-        failure: None,
+        ..ModuleReport::new(&module, from, work.id(), action)
     }
 }
 

@@ -293,11 +293,7 @@ fn tenant_report(report: &TenantReport) {
                 {
                     println!("  {} {}: {}", note.what, note.record_id, note.detail);
                     for field in &note.fields {
-                        let show = |v: &Option<serde_json::Value>| {
-                            v.as_ref()
-                                .map(|v| v.to_string())
-                                .unwrap_or_else(|| "(none)".into())
-                        };
+                        let show = |v: &Option<serde_json::Value>| show_value(v, "(none)");
                         println!(
                             "    {}: vendor was {}, now {}; the tenant's {} stays",
                             field.field,
@@ -433,11 +429,7 @@ pub fn changes(graft: &Graft, tenant: &str, job: Option<&str>, json: bool) -> Re
         if job.is_some() {
             for c in changes {
                 for sample in &c.samples {
-                    let show = |v: &Option<serde_json::Value>| {
-                        v.as_ref()
-                            .map(|v| v.to_string())
-                            .unwrap_or_else(|| "-".into())
-                    };
+                    let show = |v: &Option<serde_json::Value>| show_value(v, "-");
                     println!(
                         "  {} {} {} {}: {} -> {}",
                         c.module,
@@ -580,11 +572,7 @@ pub fn reference_diff(
     }
     for change in changes {
         println!("{} {} {}", change.what, change.collection, change.record_id);
-        let show = |v: &Option<serde_json::Value>| {
-            v.as_ref()
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "(none)".into())
-        };
+        let show = |v: &Option<serde_json::Value>| show_value(v, "(none)");
         for field in &change.fields {
             println!(
                 "    {}: vendor {} -> tenant {}",
@@ -594,4 +582,12 @@ pub fn reference_diff(
             );
         }
     }
+}
+
+/// A JSON value on one line, or `none` where there is none.
+fn show_value(value: &Option<serde_json::Value>, none: &str) -> String {
+    value
+        .as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| none.to_string())
 }
