@@ -14,7 +14,9 @@ pub fn to_2_0_0(user: Value) -> Result<Value, String> {
     let mut user = into_object(user)?;
     for field in ["name", "contact", "groupId"] {
         if user.contains_key(field) {
-            return Err(format!("a 1.1.0 user must not have the 2.0.0 field \"{field}\""));
+            return Err(format!(
+                "a 1.1.0 user must not have the 2.0.0 field \"{field}\""
+            ));
         }
     }
     if let Some(group) = user.remove("patronGroup") {
@@ -23,7 +25,10 @@ pub fn to_2_0_0(user: Value) -> Result<Value, String> {
     if let Some(personal) = user.remove("personal") {
         let mut name = into_object(personal).map_err(|e| format!("personal: {e}"))?;
         if let Some(email) = name.remove("email") {
-            user.insert("contact".into(), Value::Object(Map::from_iter([("email".into(), email)])));
+            user.insert(
+                "contact".into(),
+                Value::Object(Map::from_iter([("email".into(), email)])),
+            );
         }
         rename(&mut name, "lastName", "family");
         rename(&mut name, "firstName", "given");

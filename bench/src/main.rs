@@ -1,0 +1,63 @@
+//! `cargo run --release -p graft-bench [-- --quick]`: runs B1-B6 and writes
+//! docs/benchmarks.md. `--quick` (a tenth of the sizes) finishes in about two
+//! minutes.
+
+use anyhow::Result;
+use graft_bench::{b1_b6, b2, b3, b4, b5, peak_rss, plugin_upgrade, report, warm, Setup, Sizes};
+use std::path::Path;
+use std::process::Command;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    // The plugin leg of B1 alone, in a process of its own, to measure its memory.
+    if let Some(seed) = args
+        .iter()
+        .position(|a| a == "--b1-rss")
+        .and_then(|i| args.get(i + 1))
+    {
+        let setup = Setup::new()?;
+        let graft = setup.graft("rss")?;
+        std::fs::create_dir_all(graft.data_dir.join("tenants"))?;
+        std::fs::copy(seed, graft.tenants.path("diku"))?;
+        warm(&graft)?;
+        plugin_upgrade(&graft, "diku", false)?;
+        println!("{}", peak_rss().unwrap_or(0));
+        return Ok(());
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let command = if quick {
+        "cargo run --release -p graft-bench -- --quick"
+    } else {
+        "cargo run --release -p graft-bench"
+    };
+    let setup = Setup::new()?;
+    let me = std::env::current_exe()?;
+    let rss = |seed: &Path| -> Option<u64> {
+        let output = Command::new(&me).arg("--b1-rss").arg(seed).output().ok()?;
+        String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+    };
+    let mut benches = Vec::new();
+    eprintln!("B1/B6: {} users", sizes.users);
+    let (b1, b6) = b1_b6(&setup, &sizes, &rss)?;
+    benches.push(b1);
+    eprintln!("B2");
+    benches.push(b2(&setup, &sizes)?);
+    eprintln!("B3");
+    benches.push(b3(&setup, &sizes)?);
+    eprintln!("B4: {} tenants", sizes.tenants);
+    benches.push(b4(&setup, &sizes)?);
+    eprintln!("B5");
+    benches.push(b5(&setup, &sizes)?);
+    benches.push(b6);
+    let text = report(&benches, command, &sizes);
+    print!("{text}");
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks.md");
+    let analysis = std::fs::read_to_string(&docs)
+        .ok()
+        .and_then(|old| old.find("\n## Analysis").map(|i| old[i..].to_string()))
+        .unwrap_or_default();
+    std::fs::write(&docs, text + &analysis)?;
+    eprintln!("written to {}", docs.display());
+    Ok(())
+}

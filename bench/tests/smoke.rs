@@ -1,0 +1,24 @@
+//! Every benchmark, tiny, so that it keeps working. No timing assertions:
+//! tests check behaviour.
+
+use graft_bench::{b1_b6, b2, b3, b4, b5, report, Setup, Sizes};
+
+#[test]
+fn every_benchmark_runs() {
+    let setup = Setup::new().unwrap();
+    let sizes = Sizes::smoke();
+    let (b1, b6) = b1_b6(&setup, &sizes, &|_| None).unwrap();
+    let benches = vec![
+        b1,
+        b2(&setup, &sizes).unwrap(),
+        b3(&setup, &sizes).unwrap(),
+        b4(&setup, &sizes).unwrap(),
+        b5(&setup, &sizes).unwrap(),
+        b6,
+    ];
+    let text = report(&benches, "smoke", &sizes);
+    for id in ["B1", "B2", "B3", "B4", "B5", "B6"] {
+        assert!(text.contains(&format!("## {id}:")), "{id} missing");
+    }
+    assert!(benches.iter().all(|b| !b.rows.is_empty()));
+}
