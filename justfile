@@ -24,3 +24,7 @@ fmt:
 # Everything CI checks, on this machine.
 ci:
     .ci/run
+
+# Benchmarks B1-B6, written to docs/benchmarks.md (`just bench --quick`: about two minutes).
+bench *ARGS:
+    cargo run --release -p graft-bench -- {{ARGS}}

@@ -25,7 +25,20 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    // Overrides, for profiling one benchmark at a chosen size.
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = value("--users") {
+        sizes.users = n;
+    }
+    if let Some(n) = value("--tenants") {
+        sizes.tenants = n as usize;
+    }
+    if let Some(n) = value("--runs") {
+        sizes.runs = n as usize;
+    }
+    let only: Option<&str> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
+    let wanted = |id: &str| only.is_none_or(|o| o.split(',').any(|w| w == id));
     let command = if quick {
         "cargo run --release -p graft-bench -- --quick"
     } else {
@@ -38,18 +51,34 @@ fn main() -> Result<()> {
         String::from_utf8_lossy(&output.stdout).trim().parse().ok()
     };
     let mut benches = Vec::new();
-    eprintln!("B1/B6: {} users", sizes.users);
-    let (b1, b6) = b1_b6(&setup, &sizes, &rss)?;
-    benches.push(b1);
-    eprintln!("B2");
-    benches.push(b2(&setup, &sizes)?);
-    eprintln!("B3");
-    benches.push(b3(&setup, &sizes)?);
-    eprintln!("B4: {} tenants", sizes.tenants);
-    benches.push(b4(&setup, &sizes)?);
-    eprintln!("B5");
-    benches.push(b5(&setup, &sizes)?);
-    benches.push(b6);
+    let mut b6 = None;
+    if wanted("B1") || wanted("B6") {
+        eprintln!("B1/B6: {} users", sizes.users);
+        let (b1, simulated) = b1_b6(&setup, &sizes, &rss)?;
+        benches.push(b1);
+        b6 = Some(simulated);
+    }
+    if wanted("B2") {
+        eprintln!("B2");
+        benches.push(b2(&setup, &sizes)?);
+    }
+    if wanted("B3") {
+        eprintln!("B3");
+        benches.push(b3(&setup, &sizes)?);
+    }
+    if wanted("B4") {
+        eprintln!("B4: {} tenants", sizes.tenants);
+        benches.push(b4(&setup, &sizes)?);
+    }
+    if wanted("B5") {
+        eprintln!("B5");
+        benches.push(b5(&setup, &sizes)?);
+    }
+    benches.extend(b6);
+    if only.is_some() {
+        print!("{}", report(&benches, command, &sizes));
+        return Ok(());
+    }
     let text = report(&benches, command, &sizes);
     print!("{text}");
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks.md");
