@@ -27,7 +27,12 @@ fn main() -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
     // Overrides, for profiling one benchmark at a chosen size.
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse::<u64>().ok());
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
     if let Some(n) = value("--users") {
         sizes.users = n;
     }
@@ -37,7 +42,11 @@ fn main() -> Result<()> {
     if let Some(n) = value("--runs") {
         sizes.runs = n as usize;
     }
-    let only: Option<&str> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(String::as_str);
+    let only: Option<&str> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
     let wanted = |id: &str| only.is_none_or(|o| o.split(',').any(|w| w == id));
     let command = if quick {
         "cargo run --release -p graft-bench -- --quick"

@@ -13,7 +13,6 @@ use crate::storage::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Record changes kept with before and after, per collection and job.
@@ -63,30 +62,42 @@ impl CollectionChanges {
 /// A store that logs every change made through it.
 pub struct RecordingStore {
     inner: Box<dyn TenantStore>,
-    changes: BTreeMap<(String, String), CollectionChanges>,
+    /// A job touches a handful of collections: a list searched by name
+    /// costs no allocation per write, unlike a map keyed by owned strings.
+    changes: Vec<CollectionChanges>,
 }
 
 impl RecordingStore {
     pub fn new(inner: Box<dyn TenantStore>) -> Self {
         RecordingStore {
             inner,
-            changes: BTreeMap::new(),
+            changes: Vec::new(),
         }
     }
 
     fn entry(&mut self, module: &str, collection: &str) -> &mut CollectionChanges {
-        self.changes
-            .entry((module.to_string(), collection.to_string()))
-            .or_insert_with(|| CollectionChanges {
-                module: module.to_string(),
-                collection: collection.to_string(),
-                ..CollectionChanges::default()
-            })
+        let position = match self
+            .changes
+            .iter()
+            .position(|c| c.module == module && c.collection == collection)
+        {
+            Some(position) => position,
+            None => {
+                self.changes.push(CollectionChanges {
+                    module: module.to_string(),
+                    collection: collection.to_string(),
+                    ..CollectionChanges::default()
+                });
+                self.changes.len() - 1
+            }
+        };
+        &mut self.changes[position]
     }
 
     fn wants_sample(&self, module: &str, collection: &str) -> bool {
         self.changes
-            .get(&(module.to_string(), collection.to_string()))
+            .iter()
+            .find(|c| c.module == module && c.collection == collection)
             .is_none_or(|c| c.samples.len() < SAMPLES)
     }
 
@@ -364,6 +375,8 @@ impl TenantStore for RecordingStore {
         self.inner.dump()
     }
     fn take_changes(&mut self) -> Vec<CollectionChanges> {
-        std::mem::take(&mut self.changes).into_values().collect()
+        let mut changes = std::mem::take(&mut self.changes);
+        changes.sort_by(|a, b| (&a.module, &a.collection).cmp(&(&b.module, &b.collection)));
+        changes
     }
 }

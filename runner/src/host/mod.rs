@@ -406,6 +406,23 @@ impl Host {
         }
     }
 
+    /// Start a plugin in a fresh store and call nothing: checks that it
+    /// instantiates, and measures what every call pays before it runs.
+    pub fn instantiate(&self, plugin: &Plugin, limits: &Limits) -> Result<()> {
+        let setup = CallSetup {
+            store: None,
+            limits: limits.clone(),
+            progress: None,
+        };
+        let outcome = self.call(plugin, setup, |_, _| Ok(Ok(())));
+        outcome.result.map_err(|failure| {
+            anyhow!(
+                "{}: cannot start: {failure}",
+                plugin.package.plugin.display()
+            )
+        })
+    }
+
     /// Ask a plugin who it is (no storage is lent to this call).
     pub fn describe(&self, plugin: &Plugin, limits: &Limits) -> Result<wit::Description> {
         let setup = CallSetup {

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS graft_base (
     release TEXT NOT NULL,
     kind TEXT NOT NULL,
     PRIMARY KEY (module, collection, record_id)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS graft_jobs (
     job_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -101,6 +101,11 @@ impl SqliteStore {
             anyhow::bail!("tenant {tenant} already exists ({})", path.display());
         }
         let conn = Connection::open(path)?;
+        // 16 KiB pages keep a JSON document of a few KB on its page, with
+        // no overflow chain to follow on every read and write (measured: 2-3x
+        // faster inserts and set-based updates of 1 KB documents than 4 KiB).
+        // It can only be set before the first table exists.
+        conn.pragma_update(None, "page_size", 16384)?;
         let store = Self::init(conn, tenant)?;
         store.conn.execute(
             "INSERT INTO graft_tenant (key, value) VALUES ('tenant', ?1), ('created_at', ?2)",
@@ -124,7 +129,7 @@ impl SqliteStore {
     fn init(conn: Connection, tenant: &str) -> anyhow::Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-                conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         // 64 MiB of page cache (the default is 2 MiB): migrations touch every
         // page of a collection and its indexes, often twice.
         conn.pragma_update(None, "cache_size", -65536)?;
@@ -304,7 +309,7 @@ impl TenantStore for SqliteStore {
                 "CREATE TABLE \"{table}\" (
                     id TEXT PRIMARY KEY NOT NULL,
                     doc TEXT NOT NULL CHECK (json_valid(doc) AND json_type(doc) = 'object')
-                ) WITHOUT ROWID"
+                )"
             ))
             .map_err(backend)?;
         self.conn
