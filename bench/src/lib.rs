@@ -122,7 +122,7 @@ impl Setup {
             ),
         ] {
             for name in names {
-                copy_dir(&set.join(name), &modules.join(name))?;
+                graft_sample_modules::copy_dir(&set.join(name), &modules.join(name))?;
             }
         }
         Ok(Setup {
@@ -140,19 +140,6 @@ impl Setup {
             1 << 20,
         )
     }
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()))?;
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
-        }
-    }
-    Ok(())
 }
 
 fn id(text: &str) -> ModuleId {

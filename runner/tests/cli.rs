@@ -37,18 +37,6 @@ fn assert_clean_error(output: &Output, code: i32, expected: &str) {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn help_teaches_the_commands_and_exit_codes() {
     let data = TempDir::new().unwrap();
@@ -157,10 +145,11 @@ fn bad_input_exits_2_with_one_line() {
     );
     let modules = TempDir::new().unwrap();
     let broken = modules.path().join("mod-users-1.0.0");
-    copy_dir(
+    graft_sample_modules::copy_dir(
         &graft_sample_modules::sample_modules_dir().join("mod-users-1.0.0"),
         &broken,
-    );
+    )
+    .unwrap();
     std::fs::write(
         broken.join("ModuleDescriptor.json"),
         r#"{"id": "mod-users-1.0.0", "provides": [{"id": "users"}]}"#,
@@ -205,10 +194,11 @@ fn bad_input_exits_2_with_one_line() {
 fn failed_step_exits_1_and_names_where() {
     let data = TempDir::new().unwrap();
     let modules = TempDir::new().unwrap();
-    copy_dir(
+    graft_sample_modules::copy_dir(
         &graft_sample_modules::test_packages_dir().join("mod-test-panic-1.0.0"),
         &modules.path().join("mod-test-panic-1.0.0"),
-    );
+    )
+    .unwrap();
     let modules_arg = modules.path().to_str().unwrap();
     assert!(graft(data.path(), &["tenant", "create", "diku"])
         .status

@@ -12,3 +12,18 @@ pub fn sample_modules_dir() -> &'static Path {
 pub fn test_packages_dir() -> &'static Path {
     Path::new(concat!(env!("OUT_DIR"), "/test-packages"))
 }
+
+/// Copy a package folder (or any folder) recursively: tests and benchmarks
+/// assemble module folders from the built packages with it.
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
