@@ -152,7 +152,7 @@ fn user(n: u64) -> Value {
         "id": format!("{:08x}-0000-4000-8000-{n:012x}", 0x5a3b1e01_u32),
         "username": format!("user{n}"),
         "barcode": format!("{:012}", n),
-        "active": n % 10 != 0,
+        "active": !n.is_multiple_of(10),
         "type": "patron",
         "patronGroup": "3684a786-6671-4268-8ed0-9db82ebca60b",
         "personal": {

@@ -218,7 +218,7 @@ impl std::fmt::Display for FailureReport {
 /// One module of a job, with everything loaded up front.
 enum Work {
     Run {
-        target: Plugin,
+        target: Box<Plugin>,
         /// The plugin of the enabled, newer release, for a downgrade.
         rollback_with: Option<Plugin>,
         from: Option<ModuleId>,
@@ -473,7 +473,7 @@ impl Installer<'_> {
             },
         };
         Ok(Work::Run {
-            target,
+            target: Box::new(target),
             rollback_with,
             from: current,
             action,
@@ -663,10 +663,7 @@ impl Installer<'_> {
                     report.discrepancy = Some(discrepancy);
                 }
             }
-            let outcome_text = result
-                .as_ref()
-                .map(String::clone)
-                .unwrap_or_else(|_| "failed".into());
+            let outcome_text = result.clone().unwrap_or_else(|_| "failed".into());
             history.push(HistoryEntry {
                 job_id: job_id.to_string(),
                 module_name: to.name.clone(),
