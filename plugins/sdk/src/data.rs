@@ -1,7 +1,10 @@
 //! Vendor data: reading the package's read-only data folders and loading
 //! records through the runner's overlay, which applies the rule of each kind:
-//! system data is replaced by the vendor's copy, reference and sample data
-//! are inserted where absent and never overwrite what the tenant has.
+//! system data is replaced by the vendor's copy; reference data is merged
+//! with the tenant's edits field by field (see `wit/migration.wit`); sample
+//! data is inserted where absent and never overwrites what the tenant has.
+//! Load a release's whole set of a kind in one `load-data` call: what is not
+//! loaded is taken as dropped by the vendor.
 //!
 //! A package's data lives in `system-data/`, `reference-data/` and
 //! `sample-data/`, one sub-folder per collection and one JSON file per
