@@ -158,15 +158,23 @@ pub fn load(
                 continue;
             }
         };
+        // The base is read once, and written only when the vendor's copy
+        // changed: reloading a release rewrites nothing.
+        let base_text = match overlay.kind {
+            Kind::Sample => None,
+            Kind::System | Kind::Reference => db.get_base(module, &collection, id)?,
+        };
+        let base = parse(base_text.clone());
         let result = match overlay.kind {
             Kind::Sample => load_sample(db, module, &collection, id, doc, overlay),
-            Kind::System => load_system(db, module, &collection, id, doc, &vendor, overlay),
-            Kind::Reference => load_reference(db, module, &collection, id, &vendor, overlay),
+            Kind::System => load_system(db, module, &collection, id, doc, base, &vendor, overlay),
+            Kind::Reference => load_reference(db, module, &collection, id, base, &vendor, overlay),
         };
         match result {
             Ok(written) => {
                 writes.add(written);
-                if overlay.kind != Kind::Sample {
+                let base_changed = base_text.as_deref() != Some(doc.as_str());
+                if overlay.kind != Kind::Sample && base_changed {
                     db.put_base(module, &collection, id, doc, release, overlay.kind.name())?;
                 }
             }
@@ -210,16 +218,17 @@ fn load_sample(
     Ok(WriteCounts::default())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn load_system(
     db: &mut dyn TenantStore,
     module: &str,
     collection: &str,
     id: &str,
     doc: &str,
+    base: Option<Value>,
     vendor: &Value,
     overlay: &mut CollectionOverlay,
 ) -> Result<WriteCounts, StoreError> {
-    let base = parse(db.get_base(module, collection, id)?);
     let current = parse(db.get(module, collection, id)?);
     let effect = db.put(module, collection, id, doc)?;
     let tenant_changed = matches!((&base, &current), (Some(b), Some(c)) if b != c);
@@ -245,10 +254,10 @@ fn load_reference(
     module: &str,
     collection: &str,
     id: &str,
+    base: Option<Value>,
     vendor: &Value,
     overlay: &mut CollectionOverlay,
 ) -> Result<WriteCounts, StoreError> {
-    let base = parse(db.get_base(module, collection, id)?);
     let current = parse(db.get(module, collection, id)?);
     match (base, current) {
         (Some(_), None) => {
