@@ -10,8 +10,8 @@
 //! kept in a `module-info` record, so `inspect` reads it from the data.
 
 use graft_plugin_sdk::{
-    data, log, Collection, Context, DataKind, Description, Error, IndexSpec, Migration, Outcome, Result,
-    StoredState,
+    data, log, Collection, Context, DataKind, Description, Error, IndexSpec, Migration, Outcome,
+    Result, StoredState,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -20,7 +20,10 @@ use std::collections::BTreeSet;
 const RELEASE: &str = "30.0.5";
 #[cfg(all(feature = "v27_0_0", not(feature = "v30_0_5")))]
 const RELEASE: &str = "27.0.0";
-#[cfg(all(feature = "v23_0_0", not(any(feature = "v27_0_0", feature = "v30_0_5"))))]
+#[cfg(all(
+    feature = "v23_0_0",
+    not(any(feature = "v27_0_0", feature = "v30_0_5"))
+))]
 const RELEASE: &str = "23.0.0";
 #[cfg(not(any(feature = "v23_0_0", feature = "v27_0_0", feature = "v30_0_5")))]
 const RELEASE: &str = "19.0.0";
@@ -28,7 +31,8 @@ const RELEASE: &str = "19.0.0";
 const RELEASES: [&str; 4] = ["19.0.0", "23.0.0", "27.0.0", "30.0.5"];
 
 /// For each collection folder, its unique field sets, as the real module defines them.
-const UNIQUE_CONSTRAINTS: &str = include_str!("../../../sample-modules/mod-inventory-storage/unique-constraints.json");
+const UNIQUE_CONSTRAINTS: &str =
+    include_str!("../../../sample-modules/mod-inventory-storage/unique-constraints.json");
 
 const MODULE_INFO: &str = "module-info";
 
@@ -64,9 +68,17 @@ impl Migration for InventoryStorage {
         for collection in collections()? {
             let records = Collection::<Value>::new(&collection);
             records.create()?;
-            let unique = constraints[&collection]["unique"].as_array().cloned().unwrap_or_default();
+            let unique = constraints[&collection]["unique"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             for fields in unique {
-                let fields: Vec<&str> = fields.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let fields: Vec<&str> = fields
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
                 if fields.is_empty() {
                     continue;
                 }
@@ -77,7 +89,11 @@ impl Migration for InventoryStorage {
         let info = Collection::<Value>::new(MODULE_INFO);
         info.create()?;
         info.put("release", &json!({"id": "release", "release": RELEASE}))?;
-        Ok(if from.is_none() { Outcome::Created } else { Outcome::Upgraded })
+        Ok(if from.is_none() {
+            Outcome::Created
+        } else {
+            Outcome::Upgraded
+        })
     }
 
     fn load_data(_ctx: &Context, kind: DataKind) -> Result<Outcome> {
@@ -88,7 +104,10 @@ impl Migration for InventoryStorage {
 graft_plugin_sdk::export_migration!(InventoryStorage);
 
 fn position(release: &str) -> usize {
-    RELEASES.iter().position(|r| *r == release).unwrap_or(usize::MAX)
+    RELEASES
+        .iter()
+        .position(|r| *r == release)
+        .unwrap_or(usize::MAX)
 }
 
 fn stored_release() -> Result<Option<String>> {
@@ -111,12 +130,19 @@ fn collections() -> Result<BTreeSet<String>> {
         for collection in data::collections(kind)? {
             let folder = data::folder(kind).join(&collection);
             let holds_records = std::fs::read_dir(&folder)
-                .map(|entries| entries.flatten().any(|e| e.path().extension().is_some_and(|x| x == "json")))
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+                })
                 .unwrap_or(false);
             if holds_records {
                 names.insert(collection);
             } else {
-                log::warn(&format!("{}: holds no records (folders only): not a collection", folder.display()));
+                log::warn(&format!(
+                    "{}: holds no records (folders only): not a collection",
+                    folder.display()
+                ));
             }
         }
     }

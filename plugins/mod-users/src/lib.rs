@@ -15,8 +15,8 @@ mod sample;
 mod users;
 
 use graft_plugin_sdk::{
-    data, Collection, Context, DataKind, Description, Error, IndexSpec, Migration, Outcome,
-    Result, StoredState,
+    data, Collection, Context, DataKind, Description, Error, IndexSpec, Migration, Outcome, Result,
+    StoredState,
 };
 use serde_json::Value;
 
@@ -44,7 +44,10 @@ fn users() -> Collection<Value> {
 }
 
 fn known_releases() -> &'static [&'static str] {
-    let position = RELEASES.iter().position(|r| *r == RELEASE).expect("RELEASE is listed");
+    let position = RELEASES
+        .iter()
+        .position(|r| *r == RELEASE)
+        .expect("RELEASE is listed");
     &RELEASES[..=position]
 }
 
@@ -102,7 +105,11 @@ impl Migration for ModUsers {
                 other => unreachable!("no step to {other}"),
             }
         }
-        Ok(if from.is_none() { Outcome::Created } else { Outcome::Upgraded })
+        Ok(if from.is_none() {
+            Outcome::Created
+        } else {
+            Outcome::Upgraded
+        })
     }
 
     fn rollback(ctx: &Context) -> Result<Outcome> {
@@ -163,7 +170,10 @@ fn create_1_0_0() -> Result<()> {
     groups.create_index(IndexSpec::unique_ci("groups-group", "group"))?;
     let address_types = Collection::<Value>::new("addresstypes");
     address_types.create()?;
-    address_types.create_index(IndexSpec::unique_ci("addresstypes-addressType", "addressType"))?;
+    address_types.create_index(IndexSpec::unique_ci(
+        "addresstypes-addressType",
+        "addressType",
+    ))?;
     Ok(())
 }
 

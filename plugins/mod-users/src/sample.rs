@@ -10,8 +10,19 @@ use serde_json::{json, Value};
 const DEFAULT_COUNT: u64 = 100;
 const BATCH: u64 = 1000;
 
-const LAST_NAMES: [&str; 8] = ["Smith", "Garcia", "Müller", "Okafor", "Nakamura", "Rossi", "Novak", "Lindqvist"];
-const FIRST_NAMES: [&str; 8] = ["Ada", "Bo", "Chen", "Dana", "Emil", "Farah", "Goran", "Hana"];
+const LAST_NAMES: [&str; 8] = [
+    "Smith",
+    "Garcia",
+    "Müller",
+    "Okafor",
+    "Nakamura",
+    "Rossi",
+    "Novak",
+    "Lindqvist",
+];
+const FIRST_NAMES: [&str; 8] = [
+    "Ada", "Bo", "Chen", "Dana", "Emil", "Farah", "Goran", "Hana",
+];
 /// The ids of the vendor's groups in reference-data/groups.
 const GROUPS: [&str; 4] = [
     "3684a786-6671-4268-8ed0-9db82ebca60b",
@@ -25,7 +36,9 @@ pub fn load(ctx: &Context, release: &str) -> Result<Outcome> {
     let count = match ctx.param("sampleUsers") {
         None => DEFAULT_COUNT,
         Some(text) => text.parse().map_err(|_| {
-            Error::unsupported(format!("tenant parameter sampleUsers={text} is not a number"))
+            Error::unsupported(format!(
+                "tenant parameter sampleUsers={text} is not a number"
+            ))
         })?,
     };
     let mut report = data::LoadReport::default();
@@ -35,10 +48,12 @@ pub fn load(ctx: &Context, release: &str) -> Result<Outcome> {
         let mut records = Vec::with_capacity((end - start) as usize);
         for n in start..end {
             let user = in_release_shape(user_1_0_0(n), release)?;
-            records.push(graft_plugin_sdk::bindings::graft::migration::types::Record {
-                id: user["id"].as_str().unwrap_or_default().to_string(),
-                doc: user.to_string(),
-            });
+            records.push(
+                graft_plugin_sdk::bindings::graft::migration::types::Record {
+                    id: user["id"].as_str().unwrap_or_default().to_string(),
+                    doc: user.to_string(),
+                },
+            );
         }
         let part = data::load(USERS, DataKind::Sample, &records)?;
         report.inserted += part.inserted;

@@ -54,7 +54,9 @@ pub enum FieldChange {
 impl FieldChange {
     fn to_host(&self) -> host::FieldChange {
         match self {
-            FieldChange::SetDefault(f, v) => host::FieldChange::SetDefault((f.clone(), v.to_string())),
+            FieldChange::SetDefault(f, v) => {
+                host::FieldChange::SetDefault((f.clone(), v.to_string()))
+            }
             FieldChange::Set(f, v) => host::FieldChange::Set((f.clone(), v.to_string())),
             FieldChange::Remove(f) => host::FieldChange::Remove(f.clone()),
             FieldChange::Rename(a, b) => host::FieldChange::Rename((a.clone(), b.clone())),

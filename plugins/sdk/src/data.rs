@@ -97,7 +97,11 @@ pub fn read_records(kind: DataKind, collection: &str) -> Result<Vec<Record>> {
     for path in entries {
         if path.is_dir() {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
-            log::warn_record(collection, &name, "not a record: a folder (records are JSON files in the collection folder)");
+            log::warn_record(
+                collection,
+                &name,
+                "not a record: a folder (records are JSON files in the collection folder)",
+            );
         } else if path.extension().is_some_and(|ext| ext == "json") {
             files.push(path);
         }

@@ -299,7 +299,10 @@ mod tests {
     fn release_is_after_first_dash_digit() {
         assert_eq!(release_of("mod-users-2.0.0"), "2.0.0");
         assert_eq!(release_of("mod-inventory-storage-30.0.5"), "30.0.5");
-        assert_eq!(release_of("folio_users-1.0.0-SNAPSHOT.12"), "1.0.0-SNAPSHOT.12");
+        assert_eq!(
+            release_of("folio_users-1.0.0-SNAPSHOT.12"),
+            "1.0.0-SNAPSHOT.12"
+        );
         assert_eq!(release_of("mod-users"), "mod-users");
     }
 }

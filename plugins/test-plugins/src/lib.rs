@@ -4,8 +4,7 @@
 //! something to roll back, then misbehaves.
 
 use graft_plugin_sdk::{
-    Collection, Context, Description, IndexSpec, Migration, Outcome, Result,
-    StoredState,
+    Collection, Context, Description, IndexSpec, Migration, Outcome, Result, StoredState,
 };
 use serde_json::{json, Value};
 
@@ -83,7 +82,11 @@ impl Migration for Test {
         } else {
             format!("mod-test-{BEHAVIOUR}")
         };
-        Description::new(&name, RELEASE).upgrades_from(if RELEASE == "2.0.0" { &["1.0.0"] } else { &[] })
+        Description::new(&name, RELEASE).upgrades_from(if RELEASE == "2.0.0" {
+            &["1.0.0"]
+        } else {
+            &[]
+        })
     }
 
     fn inspect() -> StoredState {
@@ -106,7 +109,10 @@ impl Migration for Test {
             items.create_index(IndexSpec::unique("items-code", "code"))?;
             let mut writer = items.writer(100);
             for n in 0..SEEDED {
-                writer.put(&format!("item-{n:05}"), &json!({"code": format!("C{n}"), "n": n}))?;
+                writer.put(
+                    &format!("item-{n:05}"),
+                    &json!({"code": format!("C{n}"), "n": n}),
+                )?;
             }
             writer.finish()?;
         }
@@ -138,7 +144,9 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
             graft_plugin_sdk::log::info(&format!("read /etc/passwd: {} bytes", text.len()));
             Ok(Outcome::Created)
         }
-        Err(e) => Err(graft_plugin_sdk::Error::failed(format!("cannot read /etc/passwd: {e}"))),
+        Err(e) => Err(graft_plugin_sdk::Error::failed(format!(
+            "cannot read /etc/passwd: {e}"
+        ))),
     }
 }
 
@@ -186,7 +194,9 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
         Ok(addrs) => format!("resolved {}", addrs.count()),
         Err(e) => format!("refused ({e})"),
     };
-    let root = std::fs::read_dir("/").map(|d| d.count()).map_err(|e| e.to_string());
+    let root = std::fs::read_dir("/")
+        .map(|d| d.count())
+        .map_err(|e| e.to_string());
     Err(graft_plugin_sdk::Error::failed(format!(
         "env={env:?} args={args:?} tcp={tcp} dns={dns} root={root:?}"
     )))
@@ -201,7 +211,9 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
             graft_plugin_sdk::log::info(&format!("saw {n} users"));
             Ok(Outcome::Created)
         }
-        Err(e) => Err(graft_plugin_sdk::Error::failed(format!("cannot see users ({e}); visible: {visible:?}"))),
+        Err(e) => Err(graft_plugin_sdk::Error::failed(format!(
+            "cannot see users ({e}); visible: {visible:?}"
+        ))),
     }
 }
 
@@ -212,7 +224,10 @@ fn misbehave(ctx: &Context) -> Result<Outcome> {
     if RELEASE == "1.0.0" {
         return Ok(Outcome::Created);
     }
-    let fail_at: usize = ctx.param("failAtRecord").and_then(|n| n.parse().ok()).unwrap_or(500);
+    let fail_at: usize = ctx
+        .param("failAtRecord")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(500);
     let audit = Collection::<Value>::new("audit");
     audit.create()?;
     audit.create_index(IndexSpec::plain("audit-item", "item"))?;
@@ -223,7 +238,9 @@ fn misbehave(ctx: &Context) -> Result<Outcome> {
         let (id, mut doc) = item?;
         if n == fail_at {
             writer.flush()?;
-            return Err(graft_plugin_sdk::Error::failed("cannot migrate: code is malformed").at(ITEMS, &id));
+            return Err(
+                graft_plugin_sdk::Error::failed("cannot migrate: code is malformed").at(ITEMS, &id),
+            );
         }
         doc["migrated"] = json!(true);
         writer.put(&id, &doc)?;
@@ -261,7 +278,9 @@ mod generic {
 
     pub fn inspect() -> StoredState {
         match records().get("release-marker") {
-            Ok(Some(marker)) => StoredState::Release(marker["release"].as_str().unwrap_or("?").to_string()),
+            Ok(Some(marker)) => {
+                StoredState::Release(marker["release"].as_str().unwrap_or("?").to_string())
+            }
             Ok(None) => StoredState::Empty,
             Err(e) => StoredState::Unrecognised(e.to_string()),
         }
@@ -278,7 +297,11 @@ mod generic {
             return Ok(Outcome::Unchanged);
         }
         records.put("release-marker", &marker)?;
-        Ok(if created { Outcome::Created } else { Outcome::Upgraded })
+        Ok(if created {
+            Outcome::Created
+        } else {
+            Outcome::Upgraded
+        })
     }
 }
 
