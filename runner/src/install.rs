@@ -220,7 +220,7 @@ enum Work {
     Run {
         target: Box<Plugin>,
         /// The plugin of the enabled, newer release, for a downgrade.
-        rollback_with: Option<Plugin>,
+        rollback_with: Option<Box<Plugin>>,
         from: Option<ModuleId>,
         action: Action,
     },
@@ -385,39 +385,13 @@ impl Installer<'_> {
         }
         let plan = plan::plan(&available, &enabled, &requests)
             .map_err(|e| anyhow!("tenant {tenant}: cannot plan: {e}"))?;
-        // A module without a usable package may have a broken one: say so,
-        // rather than call it not managed.
         for entry in plan.entries.iter().filter(|e| e.stage == Stage::NotManaged) {
-            if let Some(bad) = broken
-                .iter()
-                .find(|b| b.dir.file_name().is_some_and(|n| n == entry.id.as_str()))
-            {
-                bail!("{:#}", bad.error);
-            }
-        }
-        if let Job::Modules(_) = job {
-            // A module the operator named must exist: most likely a typo.
-            if let Some(unknown) = plan.entries.iter().find(|e| e.stage == Stage::NotManaged) {
-                let name = ModuleId::parse(&unknown.id)
-                    .map(|id| id.name)
-                    .unwrap_or_else(|_| unknown.id.clone());
-                let known: Vec<String> = packages
-                    .iter()
-                    .filter(|p| p.id.name == name)
-                    .map(|p| p.id.to_string())
-                    .collect();
-                if known.is_empty() {
-                    bail!(
-                        "unknown module {}: no package of {name} in {} (see `graft modules list`)",
-                        unknown.id,
-                        self.catalog.dir.display()
-                    );
-                }
-                bail!(
-                    "unknown module {}: {name} has packages {}",
-                    unknown.id,
-                    known.join(", ")
-                );
+            // A module the operator named must exist (most likely a typo);
+            // one in an install list may be another's to manage, unless it
+            // has a package here that is broken.
+            let named = matches!(job, Job::Modules(_));
+            if named || self.catalog.broken(&entry.id, broken).is_some() {
+                return Err(self.catalog.missing(&entry.id, packages, broken));
             }
         }
         Ok(plan)
@@ -468,7 +442,7 @@ impl Installer<'_> {
                         };
                         bail!("cannot downgrade {} from {current} to {id}: its plugin can roll back to {can}", id.name);
                     }
-                    (Action::Downgrade, Some(plugin))
+                    (Action::Downgrade, Some(Box::new(plugin)))
                 }
             },
         };
@@ -549,7 +523,7 @@ impl Installer<'_> {
                 tenant,
                 job_id,
                 &target,
-                rollback_with.as_ref(),
+                rollback_with.as_deref(),
                 from,
                 action,
                 options,

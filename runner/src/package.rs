@@ -145,34 +145,45 @@ impl Catalog {
 
     /// The package of exactly this module id.
     pub fn find(&self, id: &ModuleId) -> Result<Package> {
-        let (packages, bad) = self.scan()?;
+        let (packages, broken) = self.scan()?;
+        match packages.iter().position(|p| &p.id == id) {
+            Some(position) => Ok(packages.into_iter().nth(position).expect("found above")),
+            None => Err(self.missing(&id.to_string(), &packages, &broken)),
+        }
+    }
+
+    /// Why there is no usable package for `id` (with or without version):
+    /// its broken package's own error if it has one, else what there is.
+    pub fn missing(&self, id: &str, packages: &[Package], broken: &[BadPackage]) -> anyhow::Error {
+        if let Some(bad) = self.broken(id, broken) {
+            return anyhow::anyhow!("{:#}", bad.error);
+        }
+        let name = ModuleId::parse(id)
+            .map(|id| id.name)
+            .unwrap_or_else(|_| id.to_string());
         let known: Vec<String> = packages
             .iter()
-            .filter(|p| p.id.name == id.name)
+            .filter(|p| p.id.name == name)
             .map(|p| p.id.to_string())
             .collect();
-        if let Some(package) = packages.into_iter().find(|p| &p.id == id) {
-            return Ok(package);
-        }
-        // A broken package of that id is a better answer than "unknown".
-        if let Some(broken) = bad.into_iter().find(|b| {
-            b.dir
-                .file_name()
-                .is_some_and(|n| n == id.to_string().as_str())
-        }) {
-            return Err(broken.error);
-        }
         if known.is_empty() {
-            bail!(
-                "unknown module {id}: no package of {} in {} (see `graft modules list`)",
-                id.name,
+            anyhow::anyhow!(
+                "unknown module {id}: no package of {name} in {} (see `graft modules list`)",
                 self.dir.display()
             )
+        } else {
+            anyhow::anyhow!(
+                "unknown module {id}: {name} has packages {}",
+                known.join(", ")
+            )
         }
-        bail!(
-            "unknown module {id}: {} has packages {}",
-            id.name,
-            known.join(", ")
-        )
+    }
+
+    /// The broken package folder of `id`, if there is one: a better answer
+    /// than "unknown" or "not managed".
+    pub fn broken<'b>(&self, id: &str, broken: &'b [BadPackage]) -> Option<&'b BadPackage> {
+        broken
+            .iter()
+            .find(|b| b.dir.file_name().is_some_and(|n| n == id))
     }
 }
