@@ -5,7 +5,9 @@
 //! makes it (a plugin, the overlay, the runner), so nothing escapes the log.
 //! Counts are exact; each collection keeps the first `SAMPLES` record
 //! changes with their before and after, so a run over millions of records
-//! keeps a log of bounded size.
+//! keeps a log of bounded size, and a digest of all of them in order, so two
+//! runs (a simulation and the real one, or two runs on copies of a tenant)
+//! can be compared exactly.
 
 use crate::storage::{
     Dump, EnabledModule, FieldChange, HistoryEntry, IndexSpec, JobRecord, StoreResult, TenantStore,
@@ -14,6 +16,7 @@ use crate::storage::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Instant;
+use xxhash_rust::xxh3::Xxh3;
 
 /// Record changes kept with before and after, per collection and job.
 pub const SAMPLES: usize = 50;
@@ -33,6 +36,10 @@ pub struct CollectionChanges {
     /// What vendor data loads did here (system, reference, sample), if any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overlay: Vec<crate::overlay::CollectionOverlay>,
+    /// xxh3-128 of every change, in order: each record write with its id
+    /// and document, each schema change. Equal digests, equal changes.
+    #[serde(default)]
+    pub digest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +72,8 @@ pub struct RecordingStore {
     /// A job touches a handful of collections: a list searched by name
     /// costs no allocation per write, unlike a map keyed by owned strings.
     changes: Vec<CollectionChanges>,
+    /// The running digest of each entry of `changes`.
+    digests: Vec<Xxh3>,
 }
 
 impl RecordingStore {
@@ -72,11 +81,29 @@ impl RecordingStore {
         RecordingStore {
             inner,
             changes: Vec::new(),
+            digests: Vec::new(),
         }
     }
 
     fn entry(&mut self, module: &str, collection: &str) -> &mut CollectionChanges {
-        let position = match self
+        let position = self.position(module, collection);
+        &mut self.changes[position]
+    }
+
+    /// Add one change to the collection's digest: a tag, then its parts,
+    /// each ended by a byte no JSON text or name contains.
+    fn fingerprint(&mut self, module: &str, collection: &str, tag: u8, parts: &[&str]) {
+        let position = self.position(module, collection);
+        let digest = &mut self.digests[position];
+        digest.update(&[tag]);
+        for part in parts {
+            digest.update(part.as_bytes());
+            digest.update(&[0xff]);
+        }
+    }
+
+    fn position(&mut self, module: &str, collection: &str) -> usize {
+        match self
             .changes
             .iter()
             .position(|c| c.module == module && c.collection == collection)
@@ -88,10 +115,10 @@ impl RecordingStore {
                     collection: collection.to_string(),
                     ..CollectionChanges::default()
                 });
+                self.digests.push(Xxh3::new());
                 self.changes.len() - 1
             }
-        };
-        &mut self.changes[position]
+        }
     }
 
     fn wants_sample(&self, module: &str, collection: &str) -> bool {
@@ -124,6 +151,7 @@ impl RecordingStore {
     }
 
     fn schema(&mut self, module: &str, collection: &str, what: String) {
+        self.fingerprint(module, collection, b'S', &[&what]);
         self.entry(module, collection).schema.push(what);
     }
 }
@@ -160,11 +188,12 @@ impl TenantStore for RecordingStore {
         };
         let dropped = self.inner.drop_collection(module, collection)?;
         if dropped {
-            let entry = self.entry(module, collection);
-            entry.deleted += records;
-            entry
-                .schema
-                .push(format!("drop collection ({records} records)"));
+            self.entry(module, collection).deleted += records;
+            self.schema(
+                module,
+                collection,
+                format!("drop collection ({records} records)"),
+            );
         }
         Ok(dropped)
     }
@@ -231,6 +260,7 @@ impl TenantStore for RecordingStore {
             WriteEffect::Replaced => self.entry(module, collection).updated += 1,
             WriteEffect::Unchanged => return Ok(effect),
         }
+        self.fingerprint(module, collection, b'P', &[id, doc]);
         if let Some(before) = before {
             let op = if effect == WriteEffect::Inserted {
                 Op::Insert
@@ -252,6 +282,7 @@ impl TenantStore for RecordingStore {
         let inserted = self.inner.insert_if_absent(module, collection, id, doc)?;
         if inserted {
             self.entry(module, collection).inserted += 1;
+            self.fingerprint(module, collection, b'P', &[id, doc]);
             if self.wants_sample(module, collection) {
                 self.sample(module, collection, id, Op::Insert, None, Some(doc));
             }
@@ -268,6 +299,7 @@ impl TenantStore for RecordingStore {
         let deleted = self.inner.delete(module, collection, id)?;
         if deleted {
             self.entry(module, collection).deleted += 1;
+            self.fingerprint(module, collection, b'D', &[id]);
             if before.is_some() {
                 self.sample(module, collection, id, Op::Delete, before, None);
             }
@@ -305,11 +337,12 @@ impl TenantStore for RecordingStore {
                 FieldChange::Remove { field } => format!("remove {field}"),
                 FieldChange::Rename { from, to } => format!("rename {from} to {to}"),
             };
-            let entry = self.entry(module, collection);
-            entry.updated += changed;
-            entry
-                .schema
-                .push(format!("set-based update: {what} ({changed} records)"));
+            self.entry(module, collection).updated += changed;
+            self.schema(
+                module,
+                collection,
+                format!("set-based update: {what} ({changed} records)"),
+            );
         }
         Ok(changed)
     }
@@ -376,6 +409,9 @@ impl TenantStore for RecordingStore {
     }
     fn take_changes(&mut self) -> Vec<CollectionChanges> {
         let mut changes = std::mem::take(&mut self.changes);
+        for (entry, digest) in changes.iter_mut().zip(std::mem::take(&mut self.digests)) {
+            entry.digest = format!("{:032x}", digest.digest128());
+        }
         changes.sort_by(|a, b| (&a.module, &a.collection).cmp(&(&b.module, &b.collection)));
         changes
     }

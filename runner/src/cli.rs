@@ -467,6 +467,7 @@ impl JobArgs {
             },
             max_warnings: self.max_warnings,
             purge,
+            clock: None,
         }
     }
 }

@@ -16,7 +16,7 @@
 use crate::changelog::{CollectionChanges, RecordingStore};
 use crate::descriptor::ModuleDescriptor;
 use crate::host::{
-    wit, CallFailure, CallOutcome, CallSetup, FailureKind, Host, Plugin, ProgressFn, StepLog,
+    wit, CallFailure, CallOutcome, CallSetup, Determinism, FailureKind, Host, Plugin, ProgressFn, StepLog,
     Usage, WriteCounts,
 };
 use crate::journal::{Journal, JournalEntry};
@@ -33,6 +33,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// Makes a progress callback for a step that reports progress:
 /// (tenant, module, step).
@@ -88,6 +89,9 @@ pub struct InstallOptions {
     pub max_warnings: Option<u64>,
     /// Disabling a module also removes its data.
     pub purge: bool,
+    /// The time every plugin call of the job reads from its wall clock;
+    /// default: when the job starts (see `host::Determinism`).
+    pub clock: Option<SystemTime>,
 }
 
 /// What happened to one tenant.
@@ -251,6 +255,11 @@ impl Installer<'_> {
     /// Plan and run a job for one tenant. An `Err` is bad input or a busy
     /// tenant (nothing was written); a failed step is a report with `ok: false`.
     pub fn run(&self, tenant: &str, job: &Job, options: &InstallOptions) -> Result<TenantReport> {
+        // One clock for the whole job, fixed now.
+        let options = &InstallOptions {
+            clock: Some(options.clock.unwrap_or_else(SystemTime::now)),
+            ..options.clone()
+        };
         let _lock = self.tenants.lock(tenant)?;
         let mut db = self.tenants.open(tenant)?;
         let recorded = db.modules().map_err(|e| anyhow!("tenant {tenant}: {e}"))?;
@@ -590,6 +599,10 @@ impl Installer<'_> {
                 store: Some(db),
                 limits: self.limits.for_module(&plugin.package.limits),
                 progress,
+                determinism: Some(Determinism::new(
+                    options.clock.unwrap_or_else(SystemTime::now),
+                    &format!("{tenant}/{to}/{}", step.name()),
+                )),
             };
             let outcome = self.call_step(plugin, setup, step, &context);
             db = outcome

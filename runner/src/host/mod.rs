@@ -4,9 +4,11 @@
 //! context (no network, no environment, only the package's data folders,
 //! read-only) and the tenant's storage lent to it for the call.
 
+mod determinism;
 mod output;
 mod state;
 
+pub use determinism::Determinism;
 pub use state::{LogLine, ProgressFn, RecordWarning, StepLog, WriteCounts};
 
 use crate::limits::Limits;
@@ -166,6 +168,9 @@ pub struct CallSetup {
     pub store: Option<Box<dyn TenantStore>>,
     pub limits: Limits,
     pub progress: Option<ProgressFn>,
+    /// The fixed clock and seeded randomness of the call; `None`: the
+    /// host's real clock and random numbers (for calls that touch no data).
+    pub determinism: Option<Determinism>,
 }
 
 impl Host {
@@ -312,6 +317,9 @@ impl Host {
         let stderr = BoundedPipe::new(limits.log_bytes as usize);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        if let Some(determinism) = &setup.determinism {
+            determinism.apply(&mut wasi);
+        }
         let mut preopen_error = None;
         for (host_path, guest_path) in plugin.package.data_folders() {
             if let Err(e) = wasi.preopened_dir(&host_path, guest_path, FsPerms::ReadOnly) {
@@ -413,6 +421,7 @@ impl Host {
             store: None,
             limits: limits.clone(),
             progress: None,
+            determinism: None,
         };
         let outcome = self.call(plugin, setup, |_, _| Ok(Ok(())));
         outcome.result.map_err(|failure| {
@@ -429,6 +438,7 @@ impl Host {
             store: None,
             limits: limits.clone(),
             progress: None,
+            determinism: None,
         };
         let outcome = self.call(plugin, setup, |p, store| {
             p.graft_migration_migration().call_describe(store).map(Ok)

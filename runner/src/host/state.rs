@@ -126,8 +126,8 @@ pub struct StepLog {
     pub warning_count: u64,
     pub dropped_lines: u64,
     pub dropped_bytes: u64,
-    #[serde(skip)]
-    kept_bytes: u64,
+    /// Bytes of the lines and warnings kept.
+    pub kept_bytes: u64,
     #[serde(skip)]
     limit: u64,
     #[serde(skip)]
@@ -151,6 +151,12 @@ impl StepLog {
             progress,
             ..StepLog::default()
         }
+    }
+
+    /// Bytes the call logged (kept or dropped): what counts against the
+    /// log limit.
+    pub fn volume(&self) -> u64 {
+        self.kept_bytes + self.dropped_bytes
     }
 
     fn has_room(&mut self, bytes: usize) -> bool {

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS graft_changes (
     schema TEXT NOT NULL,
     samples TEXT NOT NULL,
     overlay TEXT NOT NULL,
+    digest TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (job_id, module, collection)
 );
 CREATE TABLE IF NOT EXISTS graft_history (
@@ -134,6 +135,17 @@ impl SqliteStore {
         // page of a collection and its indexes, often twice.
         conn.pragma_update(None, "cache_size", -65536)?;
         conn.execute_batch(SCHEMA)?;
+        // Databases made before change digests existed get the column.
+        let has_digest: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('graft_changes') WHERE name = 'digest'",
+            [],
+            |row| row.get(0),
+        )?;
+        if !has_digest {
+            conn.execute_batch(
+                "ALTER TABLE graft_changes ADD COLUMN digest TEXT NOT NULL DEFAULT ''",
+            )?;
+        }
         Ok(SqliteStore {
             conn,
             tenant: tenant.to_string(),
@@ -689,9 +701,9 @@ impl TenantStore for SqliteStore {
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             self.conn
                 .execute(
-                    "INSERT INTO graft_changes (job_id, module, collection, inserted, updated, deleted, schema, samples, overlay)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![job.job_id, c.module, c.collection, c.inserted, c.updated, c.deleted, schema, samples, overlay],
+                    "INSERT INTO graft_changes (job_id, module, collection, inserted, updated, deleted, schema, samples, overlay, digest)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![job.job_id, c.module, c.collection, c.inserted, c.updated, c.deleted, schema, samples, overlay, c.digest],
                 )
                 .map_err(backend)?;
         }
@@ -722,7 +734,7 @@ impl TenantStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT module, collection, inserted, updated, deleted, schema, samples, overlay FROM graft_changes
+                "SELECT module, collection, inserted, updated, deleted, schema, samples, overlay, digest FROM graft_changes
                  WHERE job_id = ?1 ORDER BY module, collection",
             )
             .map_err(backend)?;
@@ -740,6 +752,7 @@ impl TenantStore for SqliteStore {
                     schema: serde_json::from_str(&schema).unwrap_or_default(),
                     samples: serde_json::from_str(&samples).unwrap_or_default(),
                     overlay: serde_json::from_str(&overlay).unwrap_or_default(),
+                    digest: row.get(8)?,
                 })
             })
             .map_err(backend)?;
