@@ -16,8 +16,8 @@
 use crate::changelog::{CollectionChanges, RecordingStore};
 use crate::descriptor::ModuleDescriptor;
 use crate::host::{
-    wit, CallFailure, CallOutcome, CallSetup, Determinism, FailureKind, Host, Plugin, ProgressFn, StepLog,
-    Usage, WriteCounts,
+    wit, CallFailure, CallOutcome, CallSetup, Determinism, FailureKind, Host, Plugin, ProgressFn,
+    StepLog, Usage, WriteCounts,
 };
 use crate::journal::{Journal, JournalEntry};
 use crate::limits::Limits;

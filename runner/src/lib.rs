@@ -13,6 +13,7 @@ pub mod changelog;
 pub mod data;
 pub mod descriptor;
 pub mod fanout;
+pub mod fixture;
 pub mod host;
 pub mod install;
 pub mod journal;
@@ -23,6 +24,7 @@ pub mod package;
 pub mod plan;
 pub mod storage;
 pub mod tenants;
+pub mod validate;
 
 use anyhow::Result;
 use std::path::{Path, PathBuf};

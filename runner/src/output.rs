@@ -591,3 +591,93 @@ fn show_value(value: &Option<serde_json::Value>, none: &str) -> String {
         .map(|v| v.to_string())
         .unwrap_or_else(|| none.to_string())
 }
+
+pub fn fixture(fixture: &graft::fixture::Fixture, path: &std::path::Path, what: &str, json: bool) {
+    let records: usize = fixture
+        .collections
+        .values()
+        .flat_map(|c| c.values())
+        .map(|c| c.records.len())
+        .sum();
+    let modules: Vec<&str> = fixture
+        .modules
+        .iter()
+        .map(|m| m.module_id.as_str())
+        .collect();
+    if json {
+        print_json(&json!({
+            "fixture": path,
+            "tenant": fixture.tenant,
+            "capturedAt": fixture.captured_at,
+            "modules": modules,
+            "records": records,
+        }));
+    } else {
+        println!(
+            "{}: {what}: tenant {} with {} ({records} records)",
+            path.display(),
+            fixture.tenant,
+            modules.join(", ")
+        );
+    }
+}
+
+pub fn validation(validation: &graft::validate::Validation, json: bool) {
+    use graft::validate::Status;
+    if json {
+        print_json(validation);
+        return;
+    }
+    let name = |status: Status| match status {
+        Status::Pass => "pass",
+        Status::Warn => "WARN",
+        Status::Fail => "FAIL",
+        Status::Skip => "skip",
+    };
+    println!(
+        "{} ({})",
+        validation.module.as_deref().unwrap_or("package"),
+        validation.package.display()
+    );
+    let rows: Vec<Vec<String>> = validation
+        .all_checks()
+        .map(|(fixture, check)| {
+            vec![
+                fixture
+                    .map(|f| {
+                        f.fixture
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    })
+                    .unwrap_or_else(|| "(package)".into()),
+                check.check.to_string(),
+                name(check.status).to_string(),
+                check.message.clone(),
+            ]
+        })
+        .collect();
+    table(&["FIXTURE", "CHECK", "RESULT", "DETAIL"], &rows);
+    for (path, why) in &validation.not_applicable {
+        println!("not applicable: {}: {why}", path.display());
+    }
+    for (fixture, check) in validation.all_checks() {
+        if check.details.is_empty() || !matches!(check.status, Status::Fail | Status::Warn) {
+            continue;
+        }
+        let at = fixture
+            .map(|f| f.fixture.display().to_string())
+            .unwrap_or_else(|| "package".into());
+        println!("\n{} {} ({at}):", name(check.status), check.check);
+        for line in &check.details {
+            println!("  {line}");
+        }
+    }
+    println!(
+        "\n{} passed, {} warnings, {} failed, {} skipped",
+        validation.count(Status::Pass),
+        validation.count(Status::Warn),
+        validation.count(Status::Fail),
+        validation.count(Status::Skip)
+    );
+}

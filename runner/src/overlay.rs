@@ -532,7 +532,7 @@ pub fn diff(db: &mut dyn TenantStore, module: &str) -> Result<Vec<TenantChange>,
     Ok(changes)
 }
 
-fn field_changes(
+pub(crate) fn field_changes(
     path: &str,
     vendor: Option<&Value>,
     tenant: Option<&Value>,

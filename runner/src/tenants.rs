@@ -40,6 +40,21 @@ impl Tenants {
         Ok(Box::new(SqliteStore::open(&path, tenant)?))
     }
 
+    /// Delete a tenant's database (with SQLite's WAL files): for a tenant
+    /// a command has just created and could not fill.
+    pub fn remove(&self, tenant: &str) -> Result<()> {
+        check_tenant_id(tenant)?;
+        let path = self.path(tenant);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("{}: cannot remove", file.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Every tenant, sorted.
     pub fn list(&self) -> Result<Vec<String>> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {

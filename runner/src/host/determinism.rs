@@ -70,7 +70,10 @@ mod tests {
         let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let a = Determinism::new(at, "diku/mod-users-2.0.0/upgrade");
         assert_eq!(a, Determinism::new(at, "diku/mod-users-2.0.0/upgrade"));
-        assert_ne!(a.seed, Determinism::new(at, "diku/mod-users-2.0.0/load-sample").seed);
+        assert_ne!(
+            a.seed,
+            Determinism::new(at, "diku/mod-users-2.0.0/load-sample").seed
+        );
         assert_eq!(a.wall_clock, Duration::from_secs(1_700_000_000));
     }
 }

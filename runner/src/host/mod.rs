@@ -147,6 +147,8 @@ impl std::fmt::Display for CallFailure {
 #[derive(Debug, Default, Clone, Copy, Serialize)]
 pub struct Usage {
     pub duration_ms: u64,
+    /// Instructions (wasmtime fuel) used, counted whether or not limited;
+    /// `None` where no plugin ran.
     pub fuel: Option<u64>,
     pub peak_memory_bytes: u64,
 }
@@ -371,7 +373,7 @@ impl Host {
                     }
                 }),
         };
-        let fuel_used = limits.fuel.map(|_| fuel - store.get_fuel().unwrap_or(0));
+        let fuel_used = Some(fuel - store.get_fuel().unwrap_or(0));
         let mut state = store.into_data();
         if let Some(db) = state.store.as_deref_mut() {
             db.set_deadline(None);

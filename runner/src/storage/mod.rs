@@ -122,7 +122,7 @@ pub struct Dump {
     pub bases: BTreeMap<String, BTreeMap<String, BTreeMap<String, serde_json::Value>>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollectionDump {
     pub indexes: Vec<IndexSpec>,
     pub records: BTreeMap<String, serde_json::Value>,
