@@ -26,6 +26,7 @@ fn main() {
         "wit",
         "sample-modules/packages",
         "tests/packages",
+        "tests/validate-packages",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -43,6 +44,10 @@ fn main() {
             out_dir.join("sample-modules"),
         ),
         (root.join("tests/packages"), out_dir.join("test-packages")),
+        (
+            root.join("tests/validate-packages"),
+            out_dir.join("validate-packages"),
+        ),
     ];
     let mut built: BTreeMap<PluginSource, PathBuf> = BTreeMap::new();
     for (source_set, out_set) in sets {

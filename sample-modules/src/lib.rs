@@ -13,6 +13,12 @@ pub fn test_packages_dir() -> &'static Path {
     Path::new(concat!(env!("OUT_DIR"), "/test-packages"))
 }
 
+/// `mod-notes` and its faulty builds, for `graft validate`'s tests (see
+/// `tests/validate-packages/README.md`).
+pub fn validate_packages_dir() -> &'static Path {
+    Path::new(concat!(env!("OUT_DIR"), "/validate-packages"))
+}
+
 /// Copy a package folder (or any folder) recursively: tests and benchmarks
 /// assemble module folders from the built packages with it.
 pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {

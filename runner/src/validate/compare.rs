@@ -233,7 +233,21 @@ pub fn change_logs(
             }
             break;
         }
-        if !sample_differs && a.digest != b.digest && a.samples.len() == b.samples.len() {
+        if !sample_differs && a.samples.len() != b.samples.len() {
+            // One run wrote records the other did not (the shorter log ran out).
+            let n = a.samples.len().min(b.samples.len());
+            let (who, other, extra) = if a.samples.len() > n {
+                (left_name, right_name, &a.samples[n])
+            } else {
+                (right_name, left_name, &b.samples[n])
+            };
+            out.push(format!(
+                "{at}, record {}: {who} made a {:?} that {other} did not",
+                extra.id, extra.op
+            ));
+            sample_differs = true;
+        }
+        if !sample_differs && a.digest != b.digest {
             out.push(format!(
                 "{at}: the first {} record changes agree, a later one differs (change digests {} and {})",
                 a.samples.len(),
