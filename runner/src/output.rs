@@ -658,8 +658,12 @@ pub fn validation(validation: &graft::validate::Validation, json: bool) {
         })
         .collect();
     table(&["FIXTURE", "CHECK", "RESULT", "DETAIL"], &rows);
-    for (path, why) in &validation.not_applicable {
-        println!("not applicable: {}: {why}", path.display());
+    for skipped in &validation.not_applicable {
+        println!(
+            "not applicable: {}: {}",
+            skipped.fixture.display(),
+            skipped.reason
+        );
     }
     for (fixture, check) in validation.all_checks() {
         if check.details.is_empty() || !matches!(check.status, Status::Fail | Status::Warn) {

@@ -30,6 +30,17 @@ impl Differences {
         self.lines.is_empty()
     }
 
+    /// The line for a check's message: the first that names a record, or
+    /// else the first.
+    pub fn headline(&self) -> String {
+        self.lines
+            .iter()
+            .find(|l| l.contains(", record "))
+            .or(self.lines.first())
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The lines, with a last one counting those left out.
     pub fn into_details(self) -> Vec<String> {
         let mut lines = self.lines;

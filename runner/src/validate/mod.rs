@@ -89,7 +89,13 @@ pub struct Validation {
     pub checks: Vec<Check>,
     pub fixtures: Vec<FixtureResult>,
     /// Fixtures in the folder that do not apply, and why.
-    pub not_applicable: Vec<(PathBuf, String)>,
+    pub not_applicable: Vec<NotApplicable>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotApplicable {
+    pub fixture: PathBuf,
+    pub reason: String,
 }
 
 impl Validation {
@@ -168,7 +174,10 @@ impl Validator<'_> {
         for (path, fixture) in fixtures {
             match applies(&fixture, &package.id, &described) {
                 Ok(release) => applicable.push((path, fixture, release)),
-                Err(why) => validation.not_applicable.push((path, why)),
+                Err(reason) => validation.not_applicable.push(NotApplicable {
+                    fixture: path,
+                    reason,
+                }),
             }
         }
         if applicable.is_empty() {
@@ -665,10 +674,15 @@ fn check_upgrade(
     }
     let changed: u64 = report.changes().iter().map(|c| c.total()).sum();
     let outcome = module.and_then(|m| m.outcome_of("upgrade")).unwrap_or("-");
+    let what = if from == to {
+        format!("{to} again")
+    } else {
+        format!("{from} -> {to}")
+    };
     Check::new(
         "upgrade",
         Status::Pass,
-        format!("{from} -> {to}: {outcome}, {changed} record changes"),
+        format!("{what}: {outcome}, {changed} record changes"),
     )
 }
 
@@ -774,11 +788,12 @@ fn check_simulation(simulated: &TenantReport, real: &TenantReport) -> Check {
             format!("the simulation reported exactly the real run's {changed} record changes"),
         );
     }
+    let headline = differences.headline();
     let details = differences.into_details();
     Check::new(
         "simulation",
         Status::Fail,
-        format!("the simulation differs from the real run: {}", details[0]),
+        format!("the simulation differs from the real run: {}", headline),
     )
     .with_details(details)
 }
@@ -830,13 +845,14 @@ fn check_deterministic(
             "two copies upgraded to identical data",
         );
     }
+    let headline = differences.headline();
     let details = differences.into_details();
     Check::new(
         "deterministic",
         Status::Fail,
         format!(
             "two copies of the fixture upgraded to different data: {}",
-            details[0]
+            headline
         ),
     )
     .with_details(details)
@@ -868,11 +884,12 @@ fn check_overlay(
             format!("all {} tenant changes to reference data kept", edits.len()),
         );
     }
+    let headline = lost.headline();
     let details = lost.into_details();
     Check::new(
         "overlay",
         Status::Fail,
-        format!("a tenant edit was lost: {}", details[0]),
+        format!("a tenant edit was lost: {}", headline),
     )
     .with_details(details)
 }
@@ -910,13 +927,14 @@ fn check_rollback(
             format!("the downgrade to {release} gave back the fixture's {records} records exactly"),
         );
     }
+    let headline = differences.headline();
     let details = differences.into_details();
     Check::new(
         "rollback",
         Status::Fail,
         format!(
             "the downgrade to {release} did not give back the fixture: {}",
-            details[0]
+            headline
         ),
     )
     .with_details(details)
