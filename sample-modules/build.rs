@@ -5,7 +5,8 @@
 //! A package source folder holds a `plugin-source.json`, `{"crate": ...,
 //! "features": [...], "env": {...}}`, naming the crate of the plugins
 //! workspace (`plugins/`), the features that build its plugin, and
-//! compile-time environment variables (optional). The guests are built
+//! compile-time environment variables (optional), and `"package"`, a folder
+//! of the repository with more of the package's files (optional). The guests are built
 //! by a nested cargo with its own target directory, so it never waits on the
 //! lock of the build that runs this script.
 
@@ -62,6 +63,11 @@ fn main() {
                 .clone();
             let dest = out_set.join(package.file_name().unwrap());
             copy_package(&package, &dest);
+            // A package whose files live with its plugin's source (the
+            // plugin template) names that folder.
+            if let Some(files) = package_files(&package) {
+                copy_package(&root.join(files), &dest);
+            }
             fs::copy(&wasm, dest.join("plugin.wasm")).unwrap();
         }
     }
@@ -96,6 +102,14 @@ struct PluginSource {
     krate: String,
     features: Vec<String>,
     env: BTreeMap<String, String>,
+}
+
+/// `"package"` of `plugin-source.json`: a folder, relative to the
+/// repository, with more of the package's files.
+fn package_files(package: &Path) -> Option<String> {
+    let path = package.join("plugin-source.json");
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).ok()?).ok()?;
+    json["package"].as_str().map(String::from)
 }
 
 fn read_plugin_source(package: &Path) -> PluginSource {

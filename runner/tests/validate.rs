@@ -491,3 +491,83 @@ fn a_restored_fixture_captures_back_to_the_same_data() {
         ],
     );
 }
+
+#[test]
+fn the_plugin_template_builds_installs_and_validates() {
+    let data = TempDir::new().unwrap();
+    let modules = data.path().join("modules");
+    copy_dir(
+        &validate_packages_dir().join("mod-widgets-1.0.0"),
+        &modules.join("mod-widgets-1.0.0"),
+    )
+    .unwrap();
+    let tenant_data = data.path().join("tenant-data");
+    let m = s(&modules);
+    graft_ok(&tenant_data, &["--modules", m, "tenant", "create", "diku"]);
+    graft_ok(
+        &tenant_data,
+        &[
+            "--modules",
+            m,
+            "install",
+            "--tenant",
+            "diku",
+            "mod-widgets-1.0.0",
+            "--load-reference",
+        ],
+    );
+    let widget = data.path().join("widget.json");
+    std::fs::write(
+        &widget,
+        r#"{"id":"7d1f0000-0000-4000-8000-000000000001","name":"Left-handed gear","typeId":"2f0c6a1e-5b7d-4c8e-9a10-000000000001"}"#,
+    )
+    .unwrap();
+    graft_ok(
+        &tenant_data,
+        &[
+            "data",
+            "put",
+            "--tenant",
+            "diku",
+            "--module",
+            "mod-widgets",
+            "--collection",
+            "widgets",
+            "--file",
+            s(&widget),
+        ],
+    );
+    let fixtures = data.path().join("fixtures");
+    std::fs::create_dir_all(&fixtures).unwrap();
+    graft_ok(
+        &tenant_data,
+        &[
+            "fixture",
+            "capture",
+            "--tenant",
+            "diku",
+            "--module",
+            "mod-widgets",
+            "--out",
+            s(&fixtures.join("mod-widgets-1.0.0.json")),
+        ],
+    );
+    let output = graft(
+        &data.path().join("validate-data"),
+        &[
+            "--json",
+            "validate",
+            s(&modules.join("mod-widgets-1.0.0")),
+            "--fixtures",
+            s(&fixtures),
+        ],
+    );
+    let result = json(&output);
+    assert_eq!(output.status.code(), Some(0), "{result:#}");
+    let rows = checks(&result);
+    assert!(rows.iter().all(|r| r.2 != "fail"), "{rows:#?}");
+    assert!(
+        rows.iter().any(|r| r.1 == "upgrade" && r.2 == "pass"),
+        "{rows:#?}"
+    );
+}
