@@ -716,17 +716,6 @@ pub fn progress_bars() -> ProgressFactory {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Cli;
-    use clap::CommandFactory;
-
-    #[test]
-    fn command_line_is_consistent() {
-        Cli::command().debug_assert();
-    }
-}
-
 fn validate(cli: &Cli, args: &ValidateArgs) -> Result<ExitCode> {
     let graft = open(cli)?;
     let validator = graft::validate::Validator {
@@ -739,7 +728,7 @@ fn validate(cli: &Cli, args: &ValidateArgs) -> Result<ExitCode> {
                     .expect("a valid template"),
             );
             bar.enable_steady_tick(Duration::from_millis(200));
-            let callback: Box<dyn Fn(&str)> = Box::new(move |what| {
+            let callback: graft::validate::Progress = Box::new(move |what| {
                 if what.is_empty() {
                     bar.finish_and_clear();
                 } else {
@@ -796,4 +785,15 @@ fn fixture_command(graft: &Graft, command: &FixtureCommand, json: bool) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -115,6 +115,9 @@ impl Validation {
     }
 }
 
+/// A callback told what a validation works on.
+pub type Progress = Box<dyn Fn(&str)>;
+
 pub struct Validator<'a> {
     pub host: &'a Host,
     pub limits: &'a Limits,
@@ -122,7 +125,7 @@ pub struct Validator<'a> {
     /// the folder the package is in.
     pub modules_dir: Option<PathBuf>,
     /// Told what runs now (a fixture and a job), and `""` at the end.
-    pub progress: Option<Box<dyn Fn(&str)>>,
+    pub progress: Option<Progress>,
 }
 
 impl Validator<'_> {
