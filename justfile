@@ -28,3 +28,11 @@ ci:
 # Benchmarks B1-B6, written to docs/benchmarks.md (`just bench --quick`: about two minutes).
 bench *ARGS:
     cargo run --release -p graft-bench -- {{ARGS}}
+
+# Rebuild the fixtures of every sample module release in tests/fixtures.
+fixtures:
+    scripts/make-fixtures.sh
+
+# Validate a package against fixtures, e.g. `just validate path/to/mod-users-2.0.0 tests/fixtures`.
+validate PACKAGE FIXTURES="tests/fixtures":
+    cargo run --release -- validate {{PACKAGE}} --fixtures {{FIXTURES}}

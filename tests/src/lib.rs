@@ -94,6 +94,7 @@ pub fn package_dir(name: &str) -> PathBuf {
     for set in [
         graft_sample_modules::sample_modules_dir(),
         graft_sample_modules::test_packages_dir(),
+        graft_sample_modules::validate_packages_dir(),
     ] {
         let dir = set.join(name);
         if dir.is_dir() {

@@ -443,3 +443,69 @@ fn many_tenants_in_parallel_behind_a_canary() {
     assert!(!outcomes[0].ok());
     assert_eq!(runner.dump("t2"), before);
 }
+
+/// mod-notes 2.0.0 stamps each note with the wall clock and a random batch
+/// number: the host fixes the first per job and seeds the second by tenant,
+/// release and step.
+#[test]
+fn plugins_read_the_jobs_clock_and_seeded_random_numbers() {
+    let modules = modules_folder(&["mod-notes-1.0.0", "mod-notes-2.0.0"]);
+    let runner = TestRunner::new(modules.path());
+    let sample = InstallOptions {
+        load_sample: true,
+        ..InstallOptions::default()
+    };
+    let pinned = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_790_000_000_123);
+    let stamp = |tenant: &str| -> Vec<serde_json::Value> {
+        let data = runner.data(tenant);
+        data["mod-notes"]["notes"]["records"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|note| note["migration"].clone())
+            .collect()
+    };
+    for tenant in ["a", "b", "c"] {
+        runner.tenant(tenant);
+        runner.install_ok(tenant, &["mod-notes-1.0.0"], &sample);
+    }
+    let at = |clock| InstallOptions {
+        clock,
+        ..InstallOptions::default()
+    };
+    runner.install_ok("a", &["mod-notes-2.0.0"], &at(Some(pinned)));
+    runner.install_ok("b", &["mod-notes-2.0.0"], &at(Some(pinned)));
+    let before = std::time::SystemTime::now();
+    runner.install_ok("c", &["mod-notes-2.0.0"], &at(None));
+    let after = std::time::SystemTime::now();
+
+    let (a, b, c) = (stamp("a"), stamp("b"), stamp("c"));
+    assert_eq!(a.len(), 5);
+    // One clock for the whole job, the pinned one.
+    assert!(
+        a.iter()
+            .all(|m| m["atMillis"] == json!(1_790_000_000_123u64)),
+        "{a:?}"
+    );
+    // Seeded by tenant: a and b read the same clock but draw differently.
+    assert!(a.iter().all(|m| m == &a[0]));
+    assert_ne!(a[0]["batch"], b[0]["batch"]);
+    // Unpinned: the job's start, read by every call of the job.
+    let millis = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    };
+    let stamped = c[0]["atMillis"].as_u64().unwrap();
+    assert!(
+        millis(before) <= stamped && stamped <= millis(after),
+        "{stamped}"
+    );
+    assert!(c.iter().all(|m| m == &c[0]));
+
+    // The same tenant, release and step draw the same numbers again: a
+    // rerun after a rollback writes what the first run wrote.
+    let rerun = TestRunner::new(modules.path());
+    rerun.tenant("a");
+    rerun.install_ok("a", &["mod-notes-1.0.0"], &sample);
+    rerun.install_ok("a", &["mod-notes-2.0.0"], &at(Some(pinned)));
+    assert_eq!(rerun.data("a"), runner.data("a"));
+}
