@@ -1,28 +1,14 @@
 //! The `graft` command as operators and CI meet it: exit codes, one-line
 //! errors, JSON output.
 
-use std::path::Path;
+mod common;
+
+use common::{graft, json};
 use std::process::{Command, Output};
 use tempfile::TempDir;
 
-fn graft(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_graft"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("GRAFT_MODULES")
-        .env_remove("GRAFT_DATA_DIR")
-        .output()
-        .unwrap()
-}
-
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 /// An error is one line, says what to do, and is no panic.

@@ -3,25 +3,17 @@
 //! faulty build of `mod-notes` fails with the check and the record named;
 //! bad input exits 2 with one clear line.
 
+mod common;
+
+use common::{graft, json};
 use graft_sample_modules::{copy_dir, sample_modules_dir, validate_packages_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use tempfile::TempDir;
 
 const NOTE_1: &str = "b1d0a7e0-0000-4000-8000-000000000001";
 const GENERAL_TYPE: &str = "6a2a4b35-1b3f-4cbb-9c3b-0d2e7f1a2b01";
-
-fn graft(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_graft"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("GRAFT_MODULES")
-        .env_remove("GRAFT_DATA_DIR")
-        .output()
-        .unwrap()
-}
 
 fn graft_ok(data: &Path, args: &[&str]) -> Output {
     let output = graft(data, args);
@@ -33,18 +25,59 @@ fn graft_ok(data: &Path, args: &[&str]) -> Output {
     output
 }
 
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// Install `id` on a new tenant (with the given install flags), let the
+/// tenant put one record of its own into `collection`, and capture the
+/// tenant's module to `fixtures/<id>.json`.
+fn capture(
+    work: &Path,
+    modules: &Path,
+    (id, flags): (&str, &[&str]),
+    (collection, record): (&str, &str),
+    fixtures: &Path,
+) {
+    let data = work.join("tenant-data");
+    let module = id.rsplit_once('-').unwrap().0;
+    let m = s(modules);
+    graft_ok(&data, &["--modules", m, "tenant", "create", "diku"]);
+    let mut install = vec!["--modules", m, "install", "--tenant", "diku", id];
+    install.extend_from_slice(flags);
+    graft_ok(&data, &install);
+    let file = work.join("record.json");
+    std::fs::write(&file, record).unwrap();
+    graft_ok(
+        &data,
+        &[
+            "data",
+            "put",
+            "--tenant",
+            "diku",
+            "--module",
+            module,
+            "--collection",
+            collection,
+            "--file",
+            s(&file),
+        ],
+    );
+    std::fs::create_dir_all(fixtures).unwrap();
+    let out = fixtures.join(format!("{id}.json"));
+    graft_ok(
+        &data,
+        &[
+            "fixture",
+            "capture",
+            "--tenant",
+            "diku",
+            "--module",
+            module,
+            "--out",
+            s(&out),
+        ],
+    );
 }
 
 fn s(path: &Path) -> &str {
@@ -195,56 +228,15 @@ fn notes(fault: Option<&str>) -> Notes {
         .unwrap();
     }
     let fixtures = data.path().join("fixtures");
-    std::fs::create_dir_all(&fixtures).unwrap();
-    let tenant_data = data.path().join("tenant-data");
-    let m = s(&modules);
-    graft_ok(&tenant_data, &["--modules", m, "tenant", "create", "diku"]);
-    graft_ok(
-        &tenant_data,
-        &[
-            "--modules",
-            m,
-            "install",
-            "--tenant",
-            "diku",
-            "mod-notes-1.0.0",
-            "--load-reference",
-            "--load-sample",
-        ],
+    let edited = format!(
+        r#"{{"id":"{GENERAL_TYPE}","name":"General note","description":"Our own wording","source":"folio"}}"#
     );
-    let edited = data.path().join("edited.json");
-    std::fs::write(
-        &edited,
-        format!(r#"{{"id":"{GENERAL_TYPE}","name":"General note","description":"Our own wording","source":"folio"}}"#),
-    )
-    .unwrap();
-    graft_ok(
-        &tenant_data,
-        &[
-            "--modules",
-            m,
-            "data",
-            "put",
-            "--tenant",
-            "diku",
-            "--module",
-            "mod-notes",
-            "--collection",
-            "note-types",
-            "--file",
-            s(&edited),
-        ],
-    );
-    graft_ok(
-        &tenant_data,
-        &[
-            "fixture",
-            "capture",
-            "--tenant",
-            "diku",
-            "--out",
-            s(&fixtures.join("mod-notes-1.0.0.json")),
-        ],
+    capture(
+        data.path(),
+        &modules,
+        ("mod-notes-1.0.0", &["--load-reference", "--load-sample"]),
+        ("note-types", &edited),
+        &fixtures,
     );
     Notes {
         data,
@@ -501,56 +493,16 @@ fn the_plugin_template_builds_installs_and_validates() {
         &modules.join("mod-widgets-1.0.0"),
     )
     .unwrap();
-    let tenant_data = data.path().join("tenant-data");
-    let m = s(&modules);
-    graft_ok(&tenant_data, &["--modules", m, "tenant", "create", "diku"]);
-    graft_ok(
-        &tenant_data,
-        &[
-            "--modules",
-            m,
-            "install",
-            "--tenant",
-            "diku",
-            "mod-widgets-1.0.0",
-            "--load-reference",
-        ],
-    );
-    let widget = data.path().join("widget.json");
-    std::fs::write(
-        &widget,
-        r#"{"id":"7d1f0000-0000-4000-8000-000000000001","name":"Left-handed gear","typeId":"2f0c6a1e-5b7d-4c8e-9a10-000000000001"}"#,
-    )
-    .unwrap();
-    graft_ok(
-        &tenant_data,
-        &[
-            "data",
-            "put",
-            "--tenant",
-            "diku",
-            "--module",
-            "mod-widgets",
-            "--collection",
-            "widgets",
-            "--file",
-            s(&widget),
-        ],
-    );
     let fixtures = data.path().join("fixtures");
-    std::fs::create_dir_all(&fixtures).unwrap();
-    graft_ok(
-        &tenant_data,
-        &[
-            "fixture",
-            "capture",
-            "--tenant",
-            "diku",
-            "--module",
-            "mod-widgets",
-            "--out",
-            s(&fixtures.join("mod-widgets-1.0.0.json")),
-        ],
+    capture(
+        data.path(),
+        &modules,
+        ("mod-widgets-1.0.0", &["--load-reference"]),
+        (
+            "widgets",
+            r#"{"id":"7d1f0000-0000-4000-8000-000000000001","name":"Left-handed gear","typeId":"2f0c6a1e-5b7d-4c8e-9a10-000000000001"}"#,
+        ),
+        &fixtures,
     );
     let output = graft(
         &data.path().join("validate-data"),

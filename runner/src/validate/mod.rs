@@ -63,6 +63,13 @@ impl Check {
         }
     }
 
+    /// A failed check: `what` went wrong, then the difference that names a
+    /// record, with every difference in the details.
+    fn failed(check: &'static str, what: String, differences: compare::Differences) -> Check {
+        let message = format!("{what}: {}", differences.headline());
+        Check::new(check, Status::Fail, message).with_details(differences.into_details())
+    }
+
     fn with_details(mut self, details: Vec<String>) -> Check {
         self.details = details;
         self
@@ -791,14 +798,11 @@ fn check_simulation(simulated: &TenantReport, real: &TenantReport) -> Check {
             format!("the simulation reported exactly the real run's {changed} record changes"),
         );
     }
-    let headline = differences.headline();
-    let details = differences.into_details();
-    Check::new(
+    Check::failed(
         "simulation",
-        Status::Fail,
-        format!("the simulation differs from the real run: {}", headline),
+        "the simulation differs from the real run".into(),
+        differences,
     )
-    .with_details(details)
 }
 
 fn check_deterministic(
@@ -848,17 +852,11 @@ fn check_deterministic(
             "two copies upgraded to identical data",
         );
     }
-    let headline = differences.headline();
-    let details = differences.into_details();
-    Check::new(
+    Check::failed(
         "deterministic",
-        Status::Fail,
-        format!(
-            "two copies of the fixture upgraded to different data: {}",
-            headline
-        ),
+        "two copies of the fixture upgraded to different data".into(),
+        differences,
     )
-    .with_details(details)
 }
 
 fn check_overlay(
@@ -887,14 +885,7 @@ fn check_overlay(
             format!("all {} tenant changes to reference data kept", edits.len()),
         );
     }
-    let headline = lost.headline();
-    let details = lost.into_details();
-    Check::new(
-        "overlay",
-        Status::Fail,
-        format!("a tenant edit was lost: {}", headline),
-    )
-    .with_details(details)
+    Check::failed("overlay", "a tenant edit was lost".into(), lost)
 }
 
 fn check_rollback(
@@ -930,15 +921,9 @@ fn check_rollback(
             format!("the downgrade to {release} gave back the fixture's {records} records exactly"),
         );
     }
-    let headline = differences.headline();
-    let details = differences.into_details();
-    Check::new(
+    Check::failed(
         "rollback",
-        Status::Fail,
-        format!(
-            "the downgrade to {release} did not give back the fixture: {}",
-            headline
-        ),
+        format!("the downgrade to {release} did not give back the fixture"),
+        differences,
     )
-    .with_details(details)
 }
