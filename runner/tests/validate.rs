@@ -523,3 +523,70 @@ fn the_plugin_template_builds_installs_and_validates() {
         "{rows:#?}"
     );
 }
+
+#[test]
+fn little_headroom_is_a_warning_and_a_failed_upgrade_names_its_record() {
+    // 2 MiB of memory: mod-notes' steps use about 1.1 MiB, over half.
+    let notes = notes(None);
+    let output = notes.validate(&["--json", "--memory-mb", "2"]);
+    let result = json(&output);
+    assert_eq!(output.status.code(), Some(0), "{result:#}");
+    let rows = checks(&result);
+    let resources = rows.iter().find(|r| r.1 == "resources").unwrap();
+    assert_eq!(resources.2, "warn", "{rows:#?}");
+    let details = result["fixtures"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "resources")
+        .unwrap()["details"]
+        .to_string();
+    assert!(
+        details.contains("memory: step") && details.contains("less than 50% headroom"),
+        "{details}"
+    );
+
+    // mod-test-fail-at-record 2.0.0 fails at its 501st item.
+    let data = TempDir::new().unwrap();
+    let modules = data.path().join("modules");
+    for id in [
+        "mod-test-fail-at-record-1.0.0",
+        "mod-test-fail-at-record-2.0.0",
+    ] {
+        copy_dir(
+            &graft_sample_modules::test_packages_dir().join(id),
+            &modules.join(id),
+        )
+        .unwrap();
+    }
+    let fixtures = data.path().join("fixtures");
+    capture(
+        data.path(),
+        &modules,
+        ("mod-test-fail-at-record-1.0.0", &[]),
+        ("items", r#"{"id":"zz-tenant-item","code":"T1","n":-1}"#),
+        &fixtures,
+    );
+    let output = graft(
+        &data.path().join("validate-data"),
+        &[
+            "--json",
+            "validate",
+            s(&modules.join("mod-test-fail-at-record-2.0.0")),
+            "--fixtures",
+            s(&fixtures),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let rows = checks(&json(&output));
+    let upgrade = rows.iter().find(|r| r.1 == "upgrade").unwrap();
+    assert_eq!(upgrade.2, "fail");
+    assert!(
+        upgrade.3.contains("step upgrade") && upgrade.3.contains("record item-00500"),
+        "{upgrade:?}"
+    );
+    for later in ["idempotent", "simulation", "deterministic", "rollback"] {
+        let row = rows.iter().find(|r| r.1 == later).unwrap();
+        assert_eq!(row.2, "skip", "{row:?}");
+    }
+}
