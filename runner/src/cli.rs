@@ -7,6 +7,7 @@ use graft::data::Edit;
 use graft::fanout::Fanout;
 use graft::install::{CommitMode, Job, ProgressFactory};
 use graft::plan::{Request, RequestAction};
+use graft::tenants::Database;
 use graft::{Graft, InstallOptions, Limits};
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -54,6 +55,18 @@ pub struct Cli {
     /// default: the sample modules built with graft.
     #[arg(long, global = true, env = "GRAFT_MODULES")]
     pub modules: Option<PathBuf>,
+
+    /// Keep tenants in PostgreSQL, in FOLIO's layout (a schema per tenant and
+    /// module), e.g. postgres://graft:secret@db.example.org:5432/folio.
+    /// Default: one SQLite file per tenant in the data directory.
+    #[arg(long, global = true, env = "GRAFT_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+
+    /// A TOML file with defaults for the options above:
+    /// `database = "postgres://..."`, `modules = "/srv/modules"`.
+    /// Options on the command line and in the environment win.
+    #[arg(long, global = true, env = "GRAFT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
@@ -427,19 +440,48 @@ impl LimitArgs {
     }
 }
 
-fn modules_dir(cli: &Cli) -> PathBuf {
-    cli.modules
+/// `--config`: defaults for options not given otherwise.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    database: Option<String>,
+    modules: Option<PathBuf>,
+}
+
+fn config(cli: &Cli) -> Result<Config> {
+    let Some(path) = &cli.config else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("{}: cannot read the config file: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            path.display(),
+            e.to_string().lines().next().unwrap_or_default()
+        )
+    })
+}
+
+fn modules_dir(cli: &Cli) -> Result<PathBuf> {
+    Ok(cli
+        .modules
         .clone()
-        .unwrap_or_else(|| graft_sample_modules::sample_modules_dir().to_path_buf())
+        .or(config(cli)?.modules)
+        .unwrap_or_else(|| graft_sample_modules::sample_modules_dir().to_path_buf()))
 }
 
 fn open(cli: &Cli) -> Result<Graft> {
-    Graft::open(
+    let graft = Graft::open(
         &cli.data_dir,
-        &modules_dir(cli),
+        &modules_dir(cli)?,
         cli.limits.limits()?,
         cli.limits.stack_kb << 10,
-    )
+    )?;
+    match cli.database.clone().or(config(cli)?.database) {
+        Some(url) => Ok(graft.with_database(Database::parse_url(&url)?)),
+        None => Ok(graft),
+    }
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -686,7 +728,7 @@ fn open_demo(cli: &Cli) -> Result<Graft> {
     let dir = cli.data_dir.join(format!("demo-{stamp}"));
     Graft::open(
         &dir,
-        &modules_dir(cli),
+        &modules_dir(cli)?,
         cli.limits.limits()?,
         cli.limits.stack_kb << 10,
     )

@@ -71,6 +71,14 @@ impl Graft {
         })
     }
 
+    /// Keep tenants in `database` instead of the data directory's SQLite files.
+    pub fn with_database(self, database: tenants::Database) -> Graft {
+        Graft {
+            tenants: tenants::Tenants::in_database(&self.data_dir, database),
+            ..self
+        }
+    }
+
     /// Install, upgrade or downgrade modules for one tenant (see [`install`]).
     pub fn install(
         &self,

@@ -1,35 +1,90 @@
-//! The tenants of a data directory: one SQLite database file each, under
-//! `<data-dir>/tenants/<tenant>.sqlite`.
+//! The tenants a runner works on, in one of two backends:
+//!
+//! - SQLite (the default): one database file each, under
+//!   `<data-dir>/tenants/<tenant>.sqlite`, held by a file lock;
+//! - PostgreSQL: one database for all tenants, in FOLIO's layout (see
+//!   `storage::postgres`), held by an advisory lock.
 
-use crate::storage::{SqliteStore, TenantStore};
+use crate::storage::{PostgresStore, SqliteStore, TenantStore};
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 
+/// Where tenant data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A folder of SQLite files.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://user@host:port/db`).
+    Postgres(String),
+}
+
+impl Database {
+    /// `postgres://...` or `postgresql://...`; anything else is not a
+    /// database URL this runner knows.
+    pub fn parse_url(url: &str) -> Result<Database> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres(url.to_string()))
+        } else {
+            bail!(
+                "database {url:?}: give a PostgreSQL URL, postgres://user:password@host:port/database \
+                 (without --database, tenants are SQLite files in the data directory)"
+            )
+        }
+    }
+}
+
 pub struct Tenants {
+    database: Database,
+    /// The SQLite files and their locks.
     dir: PathBuf,
 }
 
 const EXTENSION: &str = "sqlite";
 
 impl Tenants {
+    /// SQLite tenants in the data directory.
     pub fn new(data_dir: &Path) -> Self {
+        let dir = data_dir.join("tenants");
         Tenants {
+            database: Database::Sqlite(dir.clone()),
+            dir,
+        }
+    }
+
+    /// Tenants in `database`; the data directory keeps SQLite's files.
+    pub fn in_database(data_dir: &Path, database: Database) -> Self {
+        Tenants {
+            database,
             dir: data_dir.join("tenants"),
         }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
     /// Create a tenant's database; fails if it exists.
     pub fn create(&self, tenant: &str) -> Result<()> {
         check_tenant_id(tenant)?;
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("{}: cannot create", self.dir.display()))?;
-        SqliteStore::create(&self.path(tenant), tenant)?;
+        match &self.database {
+            Database::Sqlite(_) => {
+                std::fs::create_dir_all(&self.dir)
+                    .with_context(|| format!("{}: cannot create", self.dir.display()))?;
+                SqliteStore::create(&self.path(tenant), tenant)?;
+            }
+            Database::Postgres(url) => {
+                PostgresStore::create(url, tenant)?;
+            }
+        }
         Ok(())
     }
 
     /// Open a tenant's database; the error says how to create a missing one.
     pub fn open(&self, tenant: &str) -> Result<Box<dyn TenantStore>> {
         check_tenant_id(tenant)?;
+        if let Database::Postgres(url) = &self.database {
+            return Ok(Box::new(PostgresStore::open(url, tenant)?));
+        }
         let path = self.path(tenant);
         if !path.exists() {
             bail!(
@@ -44,6 +99,9 @@ impl Tenants {
     /// a command has just created and could not fill.
     pub fn remove(&self, tenant: &str) -> Result<()> {
         check_tenant_id(tenant)?;
+        if let Database::Postgres(url) = &self.database {
+            return PostgresStore::remove(url, tenant);
+        }
         let path = self.path(tenant);
         for suffix in ["", "-wal", "-shm"] {
             let file = PathBuf::from(format!("{}{suffix}", path.display()));
@@ -57,6 +115,9 @@ impl Tenants {
 
     /// Every tenant, sorted.
     pub fn list(&self) -> Result<Vec<String>> {
+        if let Database::Postgres(url) = &self.database {
+            return PostgresStore::list(url);
+        }
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Ok(Vec::new());
         };
@@ -70,10 +131,14 @@ impl Tenants {
     }
 
     /// Hold the tenant for one runner: a second gets a clear `busy` error.
-    /// The lock is the operating system's (`flock`), so a runner that is
+    /// The lock is the operating system's (`flock`) or PostgreSQL's (an
+    /// advisory lock held by its own connection), so a runner that is
     /// killed releases it with its process; nothing stale is left behind.
     pub fn lock(&self, tenant: &str) -> Result<TenantLock> {
         check_tenant_id(tenant)?;
+        if let Database::Postgres(url) = &self.database {
+            return lock_in_postgres(url, tenant);
+        }
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("{}: cannot create", self.dir.display()))?;
         let path = self.dir.join(format!("{tenant}.lock"));
@@ -90,7 +155,7 @@ impl Tenants {
                 file.set_len(0).ok();
                 file.seek(std::io::SeekFrom::Start(0)).ok();
                 write!(file, "{}", std::process::id()).ok();
-                Ok(TenantLock { _file: file })
+                Ok(TenantLock::File(file))
             }
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = std::fs::read_to_string(&path).unwrap_or_default();
@@ -105,6 +170,7 @@ impl Tenants {
         }
     }
 
+    /// The tenant's SQLite file (with the SQLite backend).
     pub fn path(&self, tenant: &str) -> PathBuf {
         self.dir.join(format!("{tenant}.{EXTENSION}"))
     }
@@ -125,6 +191,38 @@ pub fn check_tenant_id(tenant: &str) -> Result<()> {
 
 /// Held while a runner works on a tenant; released when dropped or when the
 /// process ends, however it ends.
-pub struct TenantLock {
-    _file: std::fs::File,
+pub enum TenantLock {
+    File(std::fs::File),
+    /// The connection holding the advisory lock; closing it releases it.
+    Postgres(postgres::Client),
+}
+
+/// The advisory lock key of a tenant: 64 bits of a hash of its id.
+fn lock_key(tenant: &str) -> i64 {
+    let hash = <sha2::Sha256 as sha2::Digest>::digest(format!("graft-tenant:{tenant}").as_bytes());
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&hash[..8]);
+    i64::from_le_bytes(key)
+}
+
+fn lock_in_postgres(url: &str, tenant: &str) -> Result<TenantLock> {
+    let mut client = crate::storage::postgres::connect(url)?;
+    let key = lock_key(tenant);
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])?
+        .get(0);
+    if !locked {
+        let holder: Option<i32> = client
+            .query_opt(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+                 AND ((classid::bigint << 32) | objid::bigint) = $1",
+                &[&key],
+            )?
+            .map(|row| row.get(0));
+        bail!(
+            "tenant {tenant} busy: another graft runner (database backend pid {}) is working on it; try again when it ends",
+            holder.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        );
+    }
+    Ok(TenantLock::Postgres(client))
 }

@@ -6,8 +6,10 @@
 //! writes, data and metadata alike, happens between `begin` and `commit`, so
 //! a failure anywhere is undone by `rollback`.
 
+pub mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use serde::{Deserialize, Serialize};

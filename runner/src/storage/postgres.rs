@@ -1,0 +1,1170 @@
+//! The production backend: PostgreSQL, in FOLIO's own layout.
+//!
+//! - A module's data lives in the schema `<tenant>_<module>` (with `-`
+//!   turned into `_`, e.g. `diku_mod_users`), a table per collection named
+//!   after it (`material-types` -> `material_types`) with FOLIO's two
+//!   columns: `id` and `jsonb`. The id column is `uuid` while every id is a
+//!   UUID (FOLIO's ids are); the first record with another id turns it into
+//!   `text`, inside the same transaction.
+//! - Indexes are expression indexes on `jsonb->>'field'`, on
+//!   `lower(jsonb->>'field')` where case-insensitive, as FOLIO modules
+//!   declare them.
+//! - The runner's metadata lives in the schema `graft`, keyed by tenant.
+//! - PostgreSQL has transactional DDL, so a module's whole install, schema
+//!   changes included, is one transaction. A failed write must not abort
+//!   that transaction (a plugin may catch a unique violation and go on, as
+//!   the overlay does), so writes inside a transaction run under a
+//!   savepoint.
+
+use super::*;
+use ::postgres as pg;
+use pg::error::SqlState;
+use pg::{Client, NoTls};
+use std::collections::HashMap;
+
+const SCHEMA: &str = "
+CREATE SCHEMA IF NOT EXISTS graft;
+CREATE TABLE IF NOT EXISTS graft.tenants (
+    tenant text PRIMARY KEY,
+    created_at text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graft.modules (
+    tenant text NOT NULL,
+    name text NOT NULL,
+    module_id text NOT NULL,
+    enabled boolean NOT NULL,
+    updated_at text NOT NULL,
+    descriptor text,
+    PRIMARY KEY (tenant, name)
+);
+CREATE TABLE IF NOT EXISTS graft.base (
+    tenant text NOT NULL,
+    module text NOT NULL,
+    collection text NOT NULL,
+    record_id text NOT NULL,
+    doc text NOT NULL,
+    sha256 text NOT NULL,
+    release text NOT NULL,
+    kind text NOT NULL,
+    PRIMARY KEY (tenant, module, collection, record_id)
+);
+CREATE TABLE IF NOT EXISTS graft.jobs (
+    tenant text NOT NULL,
+    job_id text NOT NULL,
+    started_at text NOT NULL,
+    finished_at text NOT NULL,
+    commit_mode text NOT NULL,
+    plan jsonb NOT NULL,
+    PRIMARY KEY (tenant, job_id)
+);
+CREATE TABLE IF NOT EXISTS graft.changes (
+    tenant text NOT NULL,
+    job_id text NOT NULL,
+    module text NOT NULL,
+    collection text NOT NULL,
+    inserted bigint NOT NULL,
+    updated bigint NOT NULL,
+    deleted bigint NOT NULL,
+    schema text NOT NULL,
+    samples text NOT NULL,
+    overlay text NOT NULL,
+    digest text NOT NULL DEFAULT '',
+    PRIMARY KEY (tenant, job_id, module, collection)
+);
+CREATE TABLE IF NOT EXISTS graft.history (
+    seq bigserial PRIMARY KEY,
+    tenant text NOT NULL,
+    job_id text NOT NULL,
+    module_name text NOT NULL,
+    step text NOT NULL,
+    module_from text,
+    module_to text NOT NULL,
+    outcome text NOT NULL,
+    detail text,
+    inserted bigint NOT NULL,
+    updated bigint NOT NULL,
+    deleted bigint NOT NULL,
+    duration_ms bigint NOT NULL,
+    plugin_sha256 text NOT NULL,
+    at text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_tenant ON graft.history (tenant, seq);
+CREATE TABLE IF NOT EXISTS graft.collections (
+    tenant text NOT NULL,
+    module text NOT NULL,
+    collection text NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    PRIMARY KEY (tenant, module, collection),
+    UNIQUE (schema_name, table_name)
+);
+CREATE TABLE IF NOT EXISTS graft.indexes (
+    tenant text NOT NULL,
+    module text NOT NULL,
+    collection text NOT NULL,
+    name text NOT NULL,
+    field text NOT NULL,
+    is_unique boolean NOT NULL,
+    case_insensitive boolean NOT NULL,
+    sql_name text NOT NULL,
+    PRIMARY KEY (tenant, module, collection, name)
+);
+";
+
+/// PostgreSQL's limit on identifiers, in bytes.
+const MAX_IDENT: usize = 63;
+
+/// A collection's table, as the statements need it.
+#[derive(Debug, Clone)]
+struct Table {
+    schema: String,
+    name: String,
+    /// `id` is of type uuid (else text).
+    uuid_ids: bool,
+}
+
+impl Table {
+    fn qualified(&self) -> String {
+        format!("\"{}\".\"{}\"", self.schema, self.name)
+    }
+
+    /// How a text parameter becomes the id column's type.
+    fn id_param(&self, n: u32) -> String {
+        if self.uuid_ids {
+            format!("${n}::text::uuid")
+        } else {
+            format!("${n}::text")
+        }
+    }
+}
+
+pub struct PostgresStore {
+    client: Client,
+    tenant: String,
+    in_transaction: bool,
+    /// (module, collection) -> table; cleared on rollback.
+    tables: HashMap<(String, String), Table>,
+}
+
+/// Connect and make sure the `graft` schema exists.
+pub fn connect(url: &str) -> anyhow::Result<Client> {
+    let mut client = Client::connect(url, NoTls)
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact(url)))?;
+    // Two runners starting at once must not race on CREATE ... IF NOT EXISTS.
+    client.batch_execute("SELECT pg_advisory_lock(7234001)")?;
+    let created = client.batch_execute(SCHEMA);
+    client.batch_execute("SELECT pg_advisory_unlock(7234001)")?;
+    created.map_err(|e| anyhow::anyhow!("cannot create the graft schema: {e}"))?;
+    Ok(client)
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl PostgresStore {
+    /// Register a new tenant; fails if it exists.
+    pub fn create(url: &str, tenant: &str) -> anyhow::Result<Self> {
+        let mut client = connect(url)?;
+        let inserted = client.execute(
+            "INSERT INTO graft.tenants (tenant, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&tenant, &now()],
+        )?;
+        if inserted == 0 {
+            anyhow::bail!("tenant {tenant} already exists (in the graft schema of the database)");
+        }
+        Ok(Self::with(client, tenant))
+    }
+
+    /// Open an existing tenant.
+    pub fn open(url: &str, tenant: &str) -> anyhow::Result<Self> {
+        let mut client = connect(url)?;
+        let exists = client
+            .query_opt("SELECT 1 FROM graft.tenants WHERE tenant = $1", &[&tenant])?
+            .is_some();
+        if !exists {
+            anyhow::bail!(
+                "unknown tenant {tenant}: not in the database; create it with `graft tenant create {tenant}`"
+            );
+        }
+        Ok(Self::with(client, tenant))
+    }
+
+    /// Every tenant of the database, sorted.
+    pub fn list(url: &str) -> anyhow::Result<Vec<String>> {
+        let mut client = connect(url)?;
+        Ok(client
+            .query("SELECT tenant FROM graft.tenants ORDER BY tenant", &[])?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+    }
+
+    /// Forget a tenant and drop its schemas.
+    pub fn remove(url: &str, tenant: &str) -> anyhow::Result<()> {
+        let mut client = connect(url)?;
+        let mut tx = client.transaction()?;
+        let schemas: Vec<String> = tx
+            .query(
+                "SELECT DISTINCT schema_name FROM graft.collections WHERE tenant = $1",
+                &[&tenant],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for schema in schemas {
+            tx.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))?;
+        }
+        for table in [
+            "collections",
+            "indexes",
+            "base",
+            "jobs",
+            "changes",
+            "history",
+            "modules",
+            "tenants",
+        ] {
+            tx.execute(
+                &format!("DELETE FROM graft.{table} WHERE tenant = $1"),
+                &[&tenant],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn with(client: Client, tenant: &str) -> Self {
+        PostgresStore {
+            client,
+            tenant: tenant.to_string(),
+            in_transaction: false,
+            tables: HashMap::new(),
+        }
+    }
+
+    fn table(&mut self, module: &str, collection: &str) -> StoreResult<Table> {
+        self.find_table(module, collection)?
+            .ok_or_else(|| StoreError::NoSuchCollection(collection.to_string()))
+    }
+
+    fn find_table(&mut self, module: &str, collection: &str) -> StoreResult<Option<Table>> {
+        let key = (module.to_string(), collection.to_string());
+        if let Some(table) = self.tables.get(&key) {
+            return Ok(Some(table.clone()));
+        }
+        let row = self
+            .client
+            .query_opt(
+                "SELECT c.schema_name, c.table_name, a.data_type = 'uuid'
+                 FROM graft.collections c
+                 JOIN information_schema.columns a
+                   ON a.table_schema = c.schema_name AND a.table_name = c.table_name AND a.column_name = 'id'
+                 WHERE c.tenant = $1 AND c.module = $2 AND c.collection = $3",
+                &[&self.tenant, &module, &collection],
+            )
+            .map_err(backend)?;
+        let table = row.map(|row| Table {
+            schema: row.get(0),
+            name: row.get(1),
+            uuid_ids: row.get(2),
+        });
+        if let Some(table) = &table {
+            self.tables.insert(key, table.clone());
+        }
+        Ok(table)
+    }
+
+    /// Run a write so that its failure leaves the transaction usable.
+    fn guarded<T>(
+        &mut self,
+        write: impl FnOnce(&mut Client) -> Result<T, pg::Error>,
+    ) -> Result<T, pg::Error> {
+        if !self.in_transaction {
+            return write(&mut self.client);
+        }
+        self.client.batch_execute("SAVEPOINT graft_write")?;
+        match write(&mut self.client) {
+            Ok(value) => {
+                self.client.batch_execute("RELEASE SAVEPOINT graft_write")?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.client
+                    .batch_execute("ROLLBACK TO SAVEPOINT graft_write")
+                    .ok();
+                Err(e)
+            }
+        }
+    }
+
+    /// A record whose id is no UUID arrives in a uuid-keyed table: the
+    /// column becomes text (transactional, like everything else).
+    fn accept_id(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<Table> {
+        check_id(id)?;
+        let table = self.table(module, collection)?;
+        if !table.uuid_ids || is_uuid(id) {
+            return Ok(table);
+        }
+        self.client
+            .batch_execute(&format!(
+                "ALTER TABLE {} ALTER COLUMN id TYPE text",
+                table.qualified()
+            ))
+            .map_err(backend)?;
+        let table = Table {
+            uuid_ids: false,
+            ..table
+        };
+        self.tables
+            .insert((module.into(), collection.into()), table.clone());
+        Ok(table)
+    }
+
+    /// Map a failed write to the contract's error, naming the index by the
+    /// name the module gave it.
+    fn write_error(
+        &mut self,
+        e: pg::Error,
+        module: &str,
+        collection: &str,
+        id: &str,
+    ) -> StoreError {
+        if let Some(db) = e.as_db_error() {
+            if *db.code() == SqlState::UNIQUE_VIOLATION {
+                let sql_name = db.constraint().unwrap_or_default().to_string();
+                let index = self
+                    .client
+                    .query_opt(
+                        "SELECT name FROM graft.indexes WHERE tenant = $1 AND module = $2 AND sql_name = $3",
+                        &[&self.tenant, &module, &sql_name],
+                    )
+                    .ok()
+                    .flatten()
+                    .map(|row| row.get::<_, String>(0))
+                    .unwrap_or(sql_name);
+                return StoreError::UniqueViolation {
+                    collection: collection.to_string(),
+                    index,
+                    record_id: id.to_string(),
+                };
+            }
+            if *db.code() == SqlState::CHECK_VIOLATION {
+                return StoreError::InvalidDocument(format!(
+                    "record {id}: the document is not a JSON object"
+                ));
+            }
+            if *db.code() == SqlState::INVALID_TEXT_REPRESENTATION {
+                return StoreError::InvalidDocument(format!("record {id}: {}", db.message()));
+            }
+        }
+        backend(e)
+    }
+
+    fn insert(&mut self, table: &Table, id: &str, doc: &str) -> Result<bool, pg::Error> {
+        let sql = format!(
+            "INSERT INTO {} (id, jsonb) VALUES ({}, $2::text::jsonb) ON CONFLICT (id) DO NOTHING",
+            table.qualified(),
+            table.id_param(1)
+        );
+        self.guarded(|client| client.execute(&sql, &[&id, &doc]))
+            .map(|n| n == 1)
+    }
+}
+
+fn backend(e: pg::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        if *db.code() == SqlState::QUERY_CANCELED {
+            return StoreError::Backend(
+                "interrupted: the plugin call ran past its deadline".into(),
+            );
+        }
+        return StoreError::Backend(db.message().to_string());
+    }
+    StoreError::Backend(e.to_string())
+}
+
+fn is_uuid(id: &str) -> bool {
+    id.len() == 36
+        && id.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn check_id(id: &str) -> StoreResult<()> {
+    if id.is_empty() || id.len() > 255 {
+        return Err(StoreError::InvalidName(format!(
+            "record id {id:?}: use 1 to 255 characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A PostgreSQL identifier: `-` becomes `_`, and a name too long keeps its
+/// start and gains a hash of the whole, so distinct names stay distinct.
+fn ident(name: &str) -> String {
+    let plain: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    if plain.len() <= MAX_IDENT {
+        return plain;
+    }
+    let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(name.as_bytes())[..4]);
+    format!("{}_{hash}", &plain[..MAX_IDENT - 9])
+}
+
+/// `personal.email` -> `jsonb->'personal'->>'email'` (the path was checked
+/// by `check_field`, so it holds no quote).
+fn text_at(field: &str) -> String {
+    let parts: Vec<&str> = field.split('.').collect();
+    let mut expression = "jsonb".to_string();
+    for (i, part) in parts.iter().enumerate() {
+        let arrow = if i + 1 == parts.len() { "->>" } else { "->" };
+        expression.push_str(&format!("{arrow}'{part}'"));
+    }
+    expression
+}
+
+/// `personal.email` -> `'{personal,email}'`, a path for `#>`, `jsonb_set`, `#-`.
+fn path_array(field: &str) -> String {
+    format!("'{{{}}}'", field.replace('.', ","))
+}
+
+/// One expression per field of the index, as FOLIO declares them.
+fn index_expression(spec: &IndexSpec) -> String {
+    spec.field
+        .split(',')
+        .map(|field| {
+            let extract = format!("({})", text_at(field));
+            if spec.case_insensitive {
+                format!("lower{extract}")
+            } else {
+                extract
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl TenantStore for PostgresStore {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        // Every statement is bounded by what is left of the call.
+        let millis = match deadline {
+            Some(deadline) => deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_millis()
+                .max(1),
+            None => 0,
+        };
+        self.client
+            .batch_execute(&format!("SET statement_timeout = {millis}"))
+            .ok();
+    }
+
+    fn begin(&mut self) -> StoreResult<()> {
+        self.client.batch_execute("BEGIN").map_err(backend)?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> StoreResult<()> {
+        self.in_transaction = false;
+        self.client.batch_execute("COMMIT").map_err(backend)
+    }
+
+    fn rollback(&mut self) -> StoreResult<()> {
+        self.tables.clear();
+        if !self.in_transaction {
+            return Ok(());
+        }
+        self.in_transaction = false;
+        self.client.batch_execute("ROLLBACK").map_err(backend)
+    }
+
+    fn create_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool> {
+        check_name("collection", collection)?;
+        if self.find_table(module, collection)?.is_some() {
+            return Ok(false);
+        }
+        let schema = ident(&format!("{}_{module}", self.tenant));
+        // Two names may map to one identifier (`a-b`, `a_b`): number the later ones.
+        let base = ident(collection);
+        let mut name = base.clone();
+        let mut n = 1;
+        while self
+            .client
+            .query_opt(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+                &[&schema, &name],
+            )
+            .map_err(backend)?
+            .is_some()
+        {
+            n += 1;
+            name = ident(&format!("{base}_{n}"));
+        }
+        let table = Table {
+            schema: schema.clone(),
+            name: name.clone(),
+            uuid_ids: true,
+        };
+        self.client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+                 CREATE TABLE {} (
+                     id uuid PRIMARY KEY,
+                     jsonb jsonb NOT NULL CHECK (jsonb_typeof(jsonb) = 'object')
+                 )",
+                table.qualified()
+            ))
+            .map_err(backend)?;
+        self.client
+            .execute(
+                "INSERT INTO graft.collections (tenant, module, collection, schema_name, table_name)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&self.tenant, &module, &collection, &schema, &name],
+            )
+            .map_err(backend)?;
+        self.tables
+            .insert((module.into(), collection.into()), table);
+        Ok(true)
+    }
+
+    fn drop_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool> {
+        let Some(table) = self.find_table(module, collection)? else {
+            return Ok(false);
+        };
+        self.client
+            .batch_execute(&format!("DROP TABLE {}", table.qualified()))
+            .map_err(backend)?;
+        for metadata in ["indexes", "collections", "base"] {
+            self.client
+                .execute(
+                    &format!(
+                        "DELETE FROM graft.{metadata} WHERE tenant = $1 AND module = $2 AND collection = $3"
+                    ),
+                    &[&self.tenant, &module, &collection],
+                )
+                .map_err(backend)?;
+        }
+        self.tables
+            .remove(&(module.to_string(), collection.to_string()));
+        Ok(true)
+    }
+
+    fn list_collections(&mut self, module: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT collection FROM graft.collections WHERE tenant = $1 AND module = $2 ORDER BY collection",
+                &[&self.tenant, &module],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+    }
+
+    fn create_index(
+        &mut self,
+        module: &str,
+        collection: &str,
+        spec: &IndexSpec,
+    ) -> StoreResult<bool> {
+        check_name("index", &spec.name)?;
+        check_index_fields(&spec.field)?;
+        let table = self.table(module, collection)?;
+        if let Some(existing) = self
+            .list_indexes(module, collection)?
+            .into_iter()
+            .find(|i| i.name == spec.name)
+        {
+            if &existing == spec {
+                return Ok(false);
+            }
+            return Err(StoreError::InvalidName(format!(
+                "index {} of {collection} exists with another definition: drop it first",
+                spec.name
+            )));
+        }
+        let sql_name = ident(&format!("{}_{}_idx", table.name, spec.name));
+        let unique = if spec.unique { "UNIQUE " } else { "" };
+        let sql = format!(
+            "CREATE {unique}INDEX \"{sql_name}\" ON {} ({})",
+            table.qualified(),
+            index_expression(spec)
+        );
+        let created = self.guarded(|client| client.batch_execute(&sql));
+        if let Err(e) = created {
+            if e.as_db_error().map(|db| db.code().clone())
+                == Some(SqlState::UNIQUE_VIOLATION)
+            {
+                return Err(StoreError::UniqueViolation {
+                    collection: collection.to_string(),
+                    index: spec.name.clone(),
+                    record_id: String::new(),
+                });
+            }
+            return Err(backend(e));
+        }
+        self.client
+            .execute(
+                "INSERT INTO graft.indexes (tenant, module, collection, name, field, is_unique, case_insensitive, sql_name)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[&self.tenant, &module, &collection, &spec.name, &spec.field, &spec.unique, &spec.case_insensitive, &sql_name],
+            )
+            .map_err(backend)?;
+        Ok(true)
+    }
+
+    fn drop_index(&mut self, module: &str, collection: &str, name: &str) -> StoreResult<bool> {
+        let table = self.table(module, collection)?;
+        let sql_name: Option<String> = self
+            .client
+            .query_opt(
+                "SELECT sql_name FROM graft.indexes WHERE tenant = $1 AND module = $2 AND collection = $3 AND name = $4",
+                &[&self.tenant, &module, &collection, &name],
+            )
+            .map_err(backend)?
+            .map(|row| row.get(0));
+        let Some(sql_name) = sql_name else {
+            return Ok(false);
+        };
+        self.client
+            .batch_execute(&format!("DROP INDEX \"{}\".\"{sql_name}\"", table.schema))
+            .map_err(backend)?;
+        self.client
+            .execute(
+                "DELETE FROM graft.indexes WHERE tenant = $1 AND module = $2 AND collection = $3 AND name = $4",
+                &[&self.tenant, &module, &collection, &name],
+            )
+            .map_err(backend)?;
+        Ok(true)
+    }
+
+    fn list_indexes(&mut self, module: &str, collection: &str) -> StoreResult<Vec<IndexSpec>> {
+        self.table(module, collection)?;
+        Ok(self
+            .client
+            .query(
+                "SELECT name, field, is_unique, case_insensitive FROM graft.indexes
+                 WHERE tenant = $1 AND module = $2 AND collection = $3 ORDER BY name",
+                &[&self.tenant, &module, &collection],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| IndexSpec {
+                name: row.get(0),
+                field: row.get(1),
+                unique: row.get(2),
+                case_insensitive: row.get(3),
+            })
+            .collect())
+    }
+
+    fn get(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<Option<String>> {
+        let table = self.table(module, collection)?;
+        if table.uuid_ids && !is_uuid(id) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT jsonb::text FROM {} WHERE id = {}",
+            table.qualified(),
+            table.id_param(1)
+        );
+        Ok(self
+            .client
+            .query_opt(&sql, &[&id])
+            .map_err(backend)?
+            .map(|row| row.get(0)))
+    }
+
+    fn put(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+    ) -> StoreResult<WriteEffect> {
+        let table = self.accept_id(module, collection, id)?;
+        // An update first: a migration mostly rewrites records that exist.
+        let sql = format!(
+            "UPDATE {} SET jsonb = $2::text::jsonb WHERE id = {} AND jsonb IS DISTINCT FROM $2::text::jsonb",
+            table.qualified(),
+            table.id_param(1)
+        );
+        let updated = self
+            .guarded(|client| client.execute(&sql, &[&id, &doc]))
+            .map_err(|e| self.write_error(e, module, collection, id))?;
+        if updated == 1 {
+            return Ok(WriteEffect::Replaced);
+        }
+        match self.insert(&table, id, doc) {
+            Ok(true) => Ok(WriteEffect::Inserted),
+            Ok(false) => Ok(WriteEffect::Unchanged),
+            Err(e) => Err(self.write_error(e, module, collection, id)),
+        }
+    }
+
+    fn insert_if_absent(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+    ) -> StoreResult<bool> {
+        let table = self.accept_id(module, collection, id)?;
+        self.insert(&table, id, doc)
+            .map_err(|e| self.write_error(e, module, collection, id))
+    }
+
+    fn delete(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<bool> {
+        let table = self.table(module, collection)?;
+        if table.uuid_ids && !is_uuid(id) {
+            return Ok(false);
+        }
+        let sql = format!(
+            "DELETE FROM {} WHERE id = {}",
+            table.qualified(),
+            table.id_param(1)
+        );
+        Ok(self.client.execute(&sql, &[&id]).map_err(backend)? == 1)
+    }
+
+    fn scan(
+        &mut self,
+        module: &str,
+        collection: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let table = self.table(module, collection)?;
+        let limit = i64::from(limit);
+        // uuid order is the order of the ids' lower-case text: pages agree
+        // with SQLite's.
+        let rows = match after {
+            Some(after) => {
+                let after = after.to_ascii_lowercase();
+                let sql = format!(
+                    "SELECT id::text, jsonb::text FROM {} WHERE id::text > $1 ORDER BY id LIMIT $2",
+                    table.qualified()
+                );
+                let sql = if table.uuid_ids && is_uuid(&after) {
+                    sql.replace("id::text > $1", "id > $1::text::uuid")
+                } else {
+                    sql
+                };
+                self.client.query(&sql, &[&after, &limit])
+            }
+            None => self.client.query(
+                &format!(
+                    "SELECT id::text, jsonb::text FROM {} ORDER BY id LIMIT $1",
+                    table.qualified()
+                ),
+                &[&limit],
+            ),
+        }
+        .map_err(backend)?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
+        let table = self.table(module, collection)?;
+        let count: i64 = self
+            .client
+            .query_one(&format!("SELECT count(*) FROM {}", table.qualified()), &[])
+            .map_err(backend)?
+            .get(0);
+        Ok(count as u64)
+    }
+
+    fn update_all(
+        &mut self,
+        module: &str,
+        collection: &str,
+        change: &FieldChange,
+    ) -> StoreResult<u64> {
+        let table = self.table(module, collection)?.qualified();
+        let (sql, value) = match change {
+            FieldChange::SetDefault { field, value } => {
+                check_field(field)?;
+                let path = path_array(field);
+                (
+                    format!("UPDATE {table} SET jsonb = jsonb_set(jsonb, {path}, $1::text::jsonb, true) WHERE jsonb #> {path} IS NULL"),
+                    Some(value),
+                )
+            }
+            FieldChange::Set { field, value } => {
+                check_field(field)?;
+                let path = path_array(field);
+                (
+                    format!("UPDATE {table} SET jsonb = jsonb_set(jsonb, {path}, $1::text::jsonb, true)
+                             WHERE jsonb IS DISTINCT FROM jsonb_set(jsonb, {path}, $1::text::jsonb, true)"),
+                    Some(value),
+                )
+            }
+            FieldChange::Remove { field } => {
+                check_field(field)?;
+                let path = path_array(field);
+                (
+                    format!("UPDATE {table} SET jsonb = jsonb #- {path} WHERE jsonb #> {path} IS NOT NULL"),
+                    None,
+                )
+            }
+            FieldChange::Rename { from, to } => {
+                check_field(from)?;
+                check_field(to)?;
+                let (from, to) = (path_array(from), path_array(to));
+                (
+                    format!("UPDATE {table} SET jsonb = jsonb_set(jsonb #- {from}, {to}, jsonb #> {from}, true)
+                             WHERE jsonb #> {from} IS NOT NULL"),
+                    None,
+                )
+            }
+        };
+        if let Some(value) = value {
+            serde_json::from_str::<serde_json::Value>(value).map_err(|e| {
+                StoreError::InvalidDocument(format!("value {value:?} is not JSON: {e}"))
+            })?;
+        }
+        let changed = self
+            .guarded(|client| match value {
+                Some(value) => client.execute(&sql, &[value]),
+                None => client.execute(&sql, &[]),
+            })
+            .map_err(|e| self.write_error(e, module, collection, "(set-based update)"))?;
+        Ok(changed)
+    }
+
+    fn modules(&mut self) -> StoreResult<Vec<EnabledModule>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT name, module_id, enabled, updated_at, descriptor FROM graft.modules
+                 WHERE tenant = $1 ORDER BY name",
+                &[&self.tenant],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| EnabledModule {
+                name: row.get(0),
+                module_id: row.get(1),
+                enabled: row.get(2),
+                updated_at: row.get(3),
+                descriptor: row.get(4),
+            })
+            .collect())
+    }
+
+    fn set_module(&mut self, m: &EnabledModule) -> StoreResult<()> {
+        self.client
+            .execute(
+                "INSERT INTO graft.modules (tenant, name, module_id, enabled, updated_at, descriptor)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant, name) DO UPDATE SET module_id = $3, enabled = $4, updated_at = $5, descriptor = $6",
+                &[&self.tenant, &m.name, &m.module_id, &m.enabled, &m.updated_at, &m.descriptor],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn remove_module(&mut self, name: &str) -> StoreResult<()> {
+        self.client
+            .execute(
+                "DELETE FROM graft.modules WHERE tenant = $1 AND name = $2",
+                &[&self.tenant, &name],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn add_history(&mut self, e: &HistoryEntry) -> StoreResult<()> {
+        let counts = [
+            e.inserted as i64,
+            e.updated as i64,
+            e.deleted as i64,
+            e.duration_ms as i64,
+        ];
+        self.client
+            .execute(
+                "INSERT INTO graft.history (tenant, job_id, module_name, step, module_from, module_to, outcome, detail,
+                    inserted, updated, deleted, duration_ms, plugin_sha256, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                &[
+                    &self.tenant, &e.job_id, &e.module_name, &e.step, &e.module_from, &e.module_to, &e.outcome,
+                    &e.detail, &counts[0], &counts[1], &counts[2], &counts[3], &e.plugin_sha256, &e.at,
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn history(&mut self) -> StoreResult<Vec<HistoryEntry>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT job_id, module_name, step, module_from, module_to, outcome, detail,
+                    inserted, updated, deleted, duration_ms, plugin_sha256, at
+                 FROM graft.history WHERE tenant = $1 ORDER BY seq",
+                &[&self.tenant],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| HistoryEntry {
+                job_id: row.get(0),
+                module_name: row.get(1),
+                step: row.get(2),
+                module_from: row.get(3),
+                module_to: row.get(4),
+                outcome: row.get(5),
+                detail: row.get(6),
+                inserted: row.get::<_, i64>(7) as u64,
+                updated: row.get::<_, i64>(8) as u64,
+                deleted: row.get::<_, i64>(9) as u64,
+                duration_ms: row.get::<_, i64>(10) as u64,
+                plugin_sha256: row.get(11),
+                at: row.get(12),
+            })
+            .collect())
+    }
+
+    fn save_job(
+        &mut self,
+        job: &JobRecord,
+        changes: &[crate::changelog::CollectionChanges],
+    ) -> StoreResult<()> {
+        let plan = job.plan.to_string();
+        self.client
+            .execute(
+                "INSERT INTO graft.jobs (tenant, job_id, started_at, finished_at, commit_mode, plan)
+                 VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
+                 ON CONFLICT (tenant, job_id) DO UPDATE SET finished_at = $4, plan = $6::text::jsonb",
+                &[&self.tenant, &job.job_id, &job.started_at, &job.finished_at, &job.commit, &plan],
+            )
+            .map_err(backend)?;
+        for c in changes {
+            let text = |value: Result<String, serde_json::Error>| {
+                value.map_err(|e| StoreError::Backend(e.to_string()))
+            };
+            let schema = text(serde_json::to_string(&c.schema))?;
+            let samples = text(serde_json::to_string(&c.samples))?;
+            let overlay = text(serde_json::to_string(&c.overlay))?;
+            let counts = [c.inserted as i64, c.updated as i64, c.deleted as i64];
+            self.client
+                .execute(
+                    "INSERT INTO graft.changes (tenant, job_id, module, collection, inserted, updated, deleted, schema, samples, overlay, digest)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    &[
+                        &self.tenant, &job.job_id, &c.module, &c.collection, &counts[0], &counts[1], &counts[2],
+                        &schema, &samples, &overlay, &c.digest,
+                    ],
+                )
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn jobs(&mut self) -> StoreResult<Vec<JobRecord>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT job_id, started_at, finished_at, commit_mode, plan::text FROM graft.jobs
+                 WHERE tenant = $1 ORDER BY started_at, job_id",
+                &[&self.tenant],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| JobRecord {
+                job_id: row.get(0),
+                started_at: row.get(1),
+                finished_at: row.get(2),
+                commit: row.get(3),
+                plan: serde_json::from_str(row.get(4)).unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
+    }
+
+    fn changes(&mut self, job_id: &str) -> StoreResult<Vec<crate::changelog::CollectionChanges>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT module, collection, inserted, updated, deleted, schema, samples, overlay, digest
+                 FROM graft.changes WHERE tenant = $1 AND job_id = $2 ORDER BY module, collection",
+                &[&self.tenant, &job_id],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| crate::changelog::CollectionChanges {
+                module: row.get(0),
+                collection: row.get(1),
+                inserted: row.get::<_, i64>(2) as u64,
+                updated: row.get::<_, i64>(3) as u64,
+                deleted: row.get::<_, i64>(4) as u64,
+                schema: serde_json::from_str(row.get(5)).unwrap_or_default(),
+                samples: serde_json::from_str(row.get(6)).unwrap_or_default(),
+                overlay: serde_json::from_str(row.get(7)).unwrap_or_default(),
+                digest: row.get(8),
+            })
+            .collect())
+    }
+
+    fn get_base(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(self
+            .client
+            .query_opt(
+                "SELECT doc FROM graft.base WHERE tenant = $1 AND module = $2 AND collection = $3 AND record_id = $4",
+                &[&self.tenant, &module, &collection, &id],
+            )
+            .map_err(backend)?
+            .map(|row| row.get(0)))
+    }
+
+    fn put_base(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+        release: &str,
+        kind: &str,
+    ) -> StoreResult<()> {
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(doc.as_bytes()));
+        self.client
+            .execute(
+                "INSERT INTO graft.base (tenant, module, collection, record_id, doc, sha256, release, kind)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (tenant, module, collection, record_id)
+                 DO UPDATE SET doc = $5, sha256 = $6, release = $7, kind = $8",
+                &[&self.tenant, &module, &collection, &id, &doc, &sha256, &release, &kind],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn delete_base(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<()> {
+        self.client
+            .execute(
+                "DELETE FROM graft.base WHERE tenant = $1 AND module = $2 AND collection = $3 AND record_id = $4",
+                &[&self.tenant, &module, &collection, &id],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn base_records(
+        &mut self,
+        module: &str,
+        collection: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT record_id, doc FROM graft.base WHERE tenant = $1 AND module = $2 AND collection = $3
+                 ORDER BY record_id",
+                &[&self.tenant, &module, &collection],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
+    }
+
+    fn base_collections(&mut self, module: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT DISTINCT collection, kind FROM graft.base WHERE tenant = $1 AND module = $2
+                 ORDER BY collection, kind",
+                &[&self.tenant, &module],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
+    }
+
+    fn dump(&mut self) -> StoreResult<Dump> {
+        let registered: Vec<(String, String)> = self
+            .client
+            .query(
+                "SELECT module, collection FROM graft.collections WHERE tenant = $1 ORDER BY module, collection",
+                &[&self.tenant],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let mut collections: BTreeMap<String, BTreeMap<String, CollectionDump>> = BTreeMap::new();
+        for (module, collection) in registered {
+            let indexes = self.list_indexes(&module, &collection)?;
+            let table = self.table(&module, &collection)?;
+            let mut records = BTreeMap::new();
+            for row in self
+                .client
+                .query(
+                    &format!("SELECT id::text, jsonb::text FROM {}", table.qualified()),
+                    &[],
+                )
+                .map_err(backend)?
+            {
+                let doc: &str = row.get(1);
+                let value = serde_json::from_str(doc)
+                    .map_err(|e| StoreError::InvalidDocument(e.to_string()))?;
+                records.insert(row.get(0), value);
+            }
+            collections
+                .entry(module)
+                .or_default()
+                .insert(collection, CollectionDump { indexes, records });
+        }
+        let mut bases: BTreeMap<String, BTreeMap<String, BTreeMap<String, serde_json::Value>>> =
+            BTreeMap::new();
+        for row in self
+            .client
+            .query(
+                "SELECT module, collection, record_id, doc FROM graft.base WHERE tenant = $1
+                 ORDER BY module, collection, record_id",
+                &[&self.tenant],
+            )
+            .map_err(backend)?
+        {
+            let doc: &str = row.get(3);
+            let value =
+                serde_json::from_str(doc).map_err(|e| StoreError::InvalidDocument(e.to_string()))?;
+            bases
+                .entry(row.get(0))
+                .or_default()
+                .entry(row.get(1))
+                .or_default()
+                .insert(row.get(2), value);
+        }
+        Ok(Dump {
+            collections,
+            modules: self.modules()?,
+            history: self.history()?,
+            jobs: self.jobs()?,
+            bases,
+        })
+    }
+}
