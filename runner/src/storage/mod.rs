@@ -8,6 +8,8 @@
 
 pub mod postgres;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

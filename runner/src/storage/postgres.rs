@@ -172,6 +172,73 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A database of its own for a test or a benchmark, made on the server
+/// `server_url` points at and dropped when this is dropped.
+pub struct ScratchDatabase {
+    server_url: String,
+    name: String,
+    /// The URL of the new database.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    pub fn create(server_url: &str) -> anyhow::Result<ScratchDatabase> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "graft_scratch_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let mut client = Client::connect(server_url, NoTls).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to PostgreSQL at {}: {e}",
+                redact(server_url)
+            )
+        })?;
+        client.batch_execute(&format!("CREATE DATABASE \"{name}\""))?;
+        // Replace the database part of the URL (the path after the host).
+        let url = match server_url.split_once("://") {
+            Some((scheme, rest)) => {
+                let (authority, query) = match rest.find('/') {
+                    Some(slash) => {
+                        let path = &rest[slash..];
+                        (
+                            &rest[..slash],
+                            path.find('?').map(|q| &path[q..]).unwrap_or(""),
+                        )
+                    }
+                    None => (rest, ""),
+                };
+                format!("{scheme}://{authority}/{name}{query}")
+            }
+            None => anyhow::bail!("{}: not a postgres:// URL", redact(server_url)),
+        };
+        Ok(ScratchDatabase {
+            server_url: server_url.to_string(),
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = Client::connect(&self.server_url, NoTls) {
+            client
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                ))
+                .ok();
+        }
+    }
+}
+
 impl PostgresStore {
     /// Register a new tenant; fails if it exists.
     pub fn create(url: &str, tenant: &str) -> anyhow::Result<Self> {
@@ -285,7 +352,9 @@ impl PostgresStore {
         Ok(table)
     }
 
-    /// Run a write so that its failure leaves the transaction usable.
+    /// Run a write so that its failure leaves the transaction usable: a
+    /// savepoint is kept open behind the last successful write, moved on
+    /// after each (one round trip), and rolled back to on a failure.
     fn guarded<T>(
         &mut self,
         write: impl FnOnce(&mut Client) -> Result<T, pg::Error>,
@@ -293,10 +362,10 @@ impl PostgresStore {
         if !self.in_transaction {
             return write(&mut self.client);
         }
-        self.client.batch_execute("SAVEPOINT graft_write")?;
         match write(&mut self.client) {
             Ok(value) => {
-                self.client.batch_execute("RELEASE SAVEPOINT graft_write")?;
+                self.client
+                    .batch_execute("RELEASE SAVEPOINT graft_write; SAVEPOINT graft_write")?;
                 Ok(value)
             }
             Err(e) => {
@@ -416,7 +485,13 @@ fn check_id(id: &str) -> StoreResult<()> {
 fn ident(name: &str) -> String {
     let plain: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if plain.len() <= MAX_IDENT {
         return plain;
@@ -478,7 +553,9 @@ impl TenantStore for PostgresStore {
     }
 
     fn begin(&mut self) -> StoreResult<()> {
-        self.client.batch_execute("BEGIN").map_err(backend)?;
+        self.client
+            .batch_execute("BEGIN; SAVEPOINT graft_write")
+            .map_err(backend)?;
         self.in_transaction = true;
         Ok(())
     }
@@ -612,9 +689,7 @@ impl TenantStore for PostgresStore {
         );
         let created = self.guarded(|client| client.batch_execute(&sql));
         if let Err(e) = created {
-            if e.as_db_error().map(|db| db.code().clone())
-                == Some(SqlState::UNIQUE_VIOLATION)
-            {
+            if e.as_db_error().map(|db| db.code().clone()) == Some(SqlState::UNIQUE_VIOLATION) {
                 return Err(StoreError::UniqueViolation {
                     collection: collection.to_string(),
                     index: spec.name.clone(),
@@ -703,23 +778,24 @@ impl TenantStore for PostgresStore {
         doc: &str,
     ) -> StoreResult<WriteEffect> {
         let table = self.accept_id(module, collection, id)?;
-        // An update first: a migration mostly rewrites records that exist.
+        // One statement: insert, or replace a different document, or do
+        // nothing (no row returned). `xmax = 0` marks a fresh insert.
         let sql = format!(
-            "UPDATE {} SET jsonb = $2::text::jsonb WHERE id = {} AND jsonb IS DISTINCT FROM $2::text::jsonb",
+            "INSERT INTO {} AS t (id, jsonb) VALUES ({}, $2::text::jsonb)
+             ON CONFLICT (id) DO UPDATE SET jsonb = EXCLUDED.jsonb
+             WHERE t.jsonb IS DISTINCT FROM EXCLUDED.jsonb
+             RETURNING (xmax = 0)",
             table.qualified(),
             table.id_param(1)
         );
-        let updated = self
-            .guarded(|client| client.execute(&sql, &[&id, &doc]))
+        let rows = self
+            .guarded(|client| client.query(&sql, &[&id, &doc]))
             .map_err(|e| self.write_error(e, module, collection, id))?;
-        if updated == 1 {
-            return Ok(WriteEffect::Replaced);
-        }
-        match self.insert(&table, id, doc) {
-            Ok(true) => Ok(WriteEffect::Inserted),
-            Ok(false) => Ok(WriteEffect::Unchanged),
-            Err(e) => Err(self.write_error(e, module, collection, id)),
-        }
+        Ok(match rows.first() {
+            None => WriteEffect::Unchanged,
+            Some(row) if row.get::<_, bool>(0) => WriteEffect::Inserted,
+            Some(_) => WriteEffect::Replaced,
+        })
     }
 
     fn insert_if_absent(
@@ -1150,8 +1226,8 @@ impl TenantStore for PostgresStore {
             .map_err(backend)?
         {
             let doc: &str = row.get(3);
-            let value =
-                serde_json::from_str(doc).map_err(|e| StoreError::InvalidDocument(e.to_string()))?;
+            let value = serde_json::from_str(doc)
+                .map_err(|e| StoreError::InvalidDocument(e.to_string()))?;
             bases
                 .entry(row.get(0))
                 .or_default()

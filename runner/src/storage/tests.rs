@@ -1,0 +1,252 @@
+//! The storage contract, checked on every backend: SQLite always, and
+//! PostgreSQL when `GRAFT_TEST_POSTGRES` names a server
+//! (`postgres://graft@127.0.0.1:54329/postgres`; see the README).
+
+use super::*;
+
+/// A fresh tenant store per backend, with what keeps it alive.
+fn stores() -> Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> {
+    let dir = tempfile::TempDir::new().unwrap();
+    let sqlite = SqliteStore::create(&dir.path().join("t.sqlite"), "t").unwrap();
+    let mut stores: Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> =
+        vec![(Box::new(dir), Box::new(sqlite))];
+    if let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") {
+        let scratch = postgres::ScratchDatabase::create(&server).unwrap();
+        let store = PostgresStore::create(&scratch.url, "t").unwrap();
+        stores.push((Box::new(scratch), Box::new(store)));
+    }
+    stores
+}
+
+#[test]
+fn documents_must_be_json_objects() {
+    for (_guard, mut db) in stores() {
+        db.create_collection("m", "c").unwrap();
+        for bad in ["[1]", "not json", "\"text\""] {
+            let error = db.put("m", "c", "r1", bad).unwrap_err();
+            assert!(
+                matches!(error, StoreError::InvalidDocument(_)),
+                "{bad}: {error}"
+            );
+        }
+        assert_eq!(
+            db.put("m", "c", "r1", r#"{"a":1}"#).unwrap(),
+            WriteEffect::Inserted
+        );
+        assert_eq!(
+            db.put("m", "c", "r1", r#"{"a":1}"#).unwrap(),
+            WriteEffect::Unchanged
+        );
+        assert_eq!(
+            db.put("m", "c", "r1", r#"{"a":2}"#).unwrap(),
+            WriteEffect::Replaced
+        );
+    }
+}
+
+#[test]
+fn unique_violations_name_the_index_and_record() {
+    for (_guard, mut db) in stores() {
+        db.create_collection("m", "c").unwrap();
+        let spec = IndexSpec {
+            name: "c-code".into(),
+            field: "code".into(),
+            unique: true,
+            case_insensitive: true,
+        };
+        assert!(db.create_index("m", "c", &spec).unwrap());
+        assert!(
+            !db.create_index("m", "c", &spec).unwrap(),
+            "same definition again is no change"
+        );
+        db.put("m", "c", "a", r#"{"code":"X"}"#).unwrap();
+        let error = db.put("m", "c", "b", r#"{"code":"x"}"#).unwrap_err();
+        assert_eq!(
+            error,
+            StoreError::UniqueViolation {
+                collection: "c".into(),
+                index: "c-code".into(),
+                record_id: "b".into()
+            }
+        );
+    }
+}
+
+#[test]
+fn set_based_changes() {
+    for (_guard, mut db) in stores() {
+        db.create_collection("m", "c").unwrap();
+        db.put("m", "c", "a", r#"{"p":{"x":1}}"#).unwrap();
+        db.put("m", "c", "b", r#"{"p":{"x":2},"t":"staff"}"#)
+            .unwrap();
+        let set_default = FieldChange::SetDefault {
+            field: "t".into(),
+            value: r#""patron""#.into(),
+        };
+        assert_eq!(db.update_all("m", "c", &set_default).unwrap(), 1);
+        let rename = FieldChange::Rename {
+            from: "p".into(),
+            to: "q".into(),
+        };
+        assert_eq!(db.update_all("m", "c", &rename).unwrap(), 2);
+        let doc: serde_json::Value =
+            serde_json::from_str(&db.get("m", "c", "a").unwrap().unwrap()).unwrap();
+        assert_eq!(doc, serde_json::json!({"q": {"x": 1}, "t": "patron"}));
+        let remove = FieldChange::Remove { field: "t".into() };
+        assert_eq!(db.update_all("m", "c", &remove).unwrap(), 2);
+        let bad = FieldChange::Set {
+            field: "t".into(),
+            value: "not json".into(),
+        };
+        assert!(matches!(
+            db.update_all("m", "c", &bad),
+            Err(StoreError::InvalidDocument(_))
+        ));
+    }
+}
+
+#[test]
+fn modules_cannot_name_each_others_collections() {
+    for (_guard, mut db) in stores() {
+        db.create_collection("mod-a", "items").unwrap();
+        db.put("mod-a", "items", "1", "{}").unwrap();
+        assert_eq!(
+            db.get("mod-b", "items", "1"),
+            Err(StoreError::NoSuchCollection("items".into()))
+        );
+        assert!(db.list_collections("mod-b").unwrap().is_empty());
+        assert!(matches!(
+            db.create_collection("mod-b", "x\"; DROP TABLE graft_modules; --"),
+            Err(StoreError::InvalidName(_))
+        ));
+    }
+}
+
+#[test]
+fn a_passed_deadline_interrupts_long_statements() {
+    for (_guard, mut db) in stores() {
+        db.create_collection("m", "c").unwrap();
+        db.begin().unwrap();
+        for n in 0..20_000 {
+            db.put("m", "c", &format!("{n:06}"), &format!(r#"{{"n":{n}}}"#))
+                .unwrap();
+        }
+        db.commit().unwrap();
+        db.set_deadline(Some(std::time::Instant::now()));
+        let change = FieldChange::Set {
+            field: "flag".into(),
+            value: "true".into(),
+        };
+        let error = db.update_all("m", "c", &change).unwrap_err();
+        assert!(
+            error.to_string().contains("ran past its deadline"),
+            "{error}"
+        );
+        db.set_deadline(None);
+        assert_eq!(db.update_all("m", "c", &change).unwrap(), 20_000);
+    }
+}
+
+#[test]
+fn a_failed_write_leaves_the_transaction_usable() {
+    // The overlay skips a colliding vendor record and goes on: the
+    // transaction must survive the failed write, on every backend.
+    for (_guard, mut db) in stores() {
+        db.begin().unwrap();
+        db.create_collection("m", "c").unwrap();
+        let spec = IndexSpec {
+            name: "c-code".into(),
+            field: "code".into(),
+            unique: true,
+            case_insensitive: false,
+        };
+        db.create_index("m", "c", &spec).unwrap();
+        db.put("m", "c", "a", r#"{"code":"X"}"#).unwrap();
+        assert!(db.put("m", "c", "b", r#"{"code":"X"}"#).is_err());
+        db.put("m", "c", "c", r#"{"code":"Y"}"#).unwrap();
+        db.commit().unwrap();
+        assert_eq!(db.count("m", "c").unwrap(), 2);
+        // Schema changes roll back with the data.
+        db.begin().unwrap();
+        db.create_collection("m", "d").unwrap();
+        db.drop_collection("m", "c").unwrap();
+        db.rollback().unwrap();
+        assert_eq!(db.list_collections("m").unwrap(), vec!["c".to_string()]);
+        assert_eq!(db.count("m", "c").unwrap(), 2);
+    }
+}
+
+#[test]
+fn ids_keep_their_order_whatever_they_look_like() {
+    for (_guard, mut db) in stores() {
+        db.create_collection("m", "c").unwrap();
+        let uuids = [
+            "0a54b431-2e4f-452d-9cae-9cee66c9a892",
+            "1a54b431-2e4f-452d-9cae-9cee66c9a892",
+        ];
+        for id in uuids {
+            db.put("m", "c", id, "{}").unwrap();
+        }
+        // Then one that is no UUID.
+        db.put("m", "c", "item-1", "{}").unwrap();
+        let page = db.scan("m", "c", None, 2).unwrap();
+        let ids: Vec<&str> = page.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, uuids);
+        let rest = db.scan("m", "c", Some(uuids[1]), 10).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].0, "item-1");
+        assert_eq!(db.get("m", "c", "item-1").unwrap().as_deref(), Some("{}"));
+        assert!(db.delete("m", "c", uuids[0]).unwrap());
+        assert_eq!(db.count("m", "c").unwrap(), 2);
+    }
+}
+
+#[test]
+fn postgres_uses_folios_layout() {
+    let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") else {
+        return;
+    };
+    let scratch = postgres::ScratchDatabase::create(&server).unwrap();
+    let mut db = PostgresStore::create(&scratch.url, "diku").unwrap();
+    db.create_collection("mod-inventory-storage", "material-types")
+        .unwrap();
+    let spec = IndexSpec {
+        name: "material-types-name".into(),
+        field: "name".into(),
+        unique: true,
+        case_insensitive: true,
+    };
+    db.create_index("mod-inventory-storage", "material-types", &spec)
+        .unwrap();
+    let mut client = postgres::connect(&scratch.url).unwrap();
+    let columns: Vec<(String, String)> = client
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns
+             WHERE table_schema = 'diku_mod_inventory_storage' AND table_name = 'material_types'
+             ORDER BY ordinal_position",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(
+        columns,
+        vec![
+            ("id".to_string(), "uuid".to_string()),
+            ("jsonb".to_string(), "jsonb".to_string())
+        ]
+    );
+    let definition: String = client
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'diku_mod_inventory_storage'
+             AND indexname LIKE '%material_types_name%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        definition.contains("UNIQUE") && definition.contains("lower((jsonb ->> 'name'::text))"),
+        "{definition}"
+    );
+}
