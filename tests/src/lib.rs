@@ -2,15 +2,26 @@
 //! directories, module folders assembled from the built packages, dumps.
 
 use graft::install::{ModuleStatus, TenantReport};
+use graft::storage::postgres::ScratchDatabase;
 use graft::storage::Dump;
+use graft::tenants::Database;
 use graft::{Graft, InstallOptions, Limits, ModuleId};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 /// A runner on a fresh data directory, seeing the given modules folder.
+/// Its tenants are SQLite files, or, when `GRAFT_TEST_POSTGRES` names a
+/// PostgreSQL server, live in a database of their own on it: the same tests
+/// run on both backends.
 pub struct TestRunner {
     pub graft: Graft,
     _data: TempDir,
+    _database: Option<ScratchDatabase>,
+}
+
+/// The PostgreSQL server the tests run on, if any.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("GRAFT_TEST_POSTGRES").ok()
 }
 
 impl TestRunner {
@@ -26,7 +37,29 @@ impl TestRunner {
     pub fn with_limits(modules: &Path, limits: Limits) -> TestRunner {
         let data = TempDir::new().unwrap();
         let graft = Graft::open(data.path(), modules, limits, 1 << 20).unwrap();
-        TestRunner { graft, _data: data }
+        let database = postgres_server().map(|server| ScratchDatabase::create(&server).unwrap());
+        let graft = match &database {
+            Some(database) => graft.with_database(Database::Postgres(database.url.clone())),
+            None => graft,
+        };
+        TestRunner {
+            graft,
+            _data: data,
+            _database: database,
+        }
+    }
+
+    /// A second runner on the same data directory and database (as a
+    /// later `graft` process would be).
+    pub fn reopen(&self, modules: &Path) -> Graft {
+        let graft = Graft::open(
+            &self.graft.data_dir,
+            modules,
+            self.graft.limits.clone(),
+            1 << 20,
+        )
+        .unwrap();
+        graft.with_database(self.graft.tenants.database().clone())
     }
 
     pub fn tenant(&self, tenant: &str) {
@@ -61,6 +94,18 @@ impl TestRunner {
     /// Everything the tenant's database holds.
     pub fn dump(&self, tenant: &str) -> Dump {
         self.graft.tenants.open(tenant).unwrap().dump().unwrap()
+    }
+
+    /// A hash of everything the tenant's storage holds: of the database
+    /// file with SQLite (so not a byte was written), of a full dump (data
+    /// and metadata) with PostgreSQL.
+    pub fn state_hash(&self, tenant: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let bytes = match self.graft.tenants.database() {
+            Database::Sqlite(_) => std::fs::read(self.graft.tenants.path(tenant)).unwrap(),
+            Database::Postgres(_) => serde_json::to_vec(&self.dump(tenant)).unwrap(),
+        };
+        format!("{:x}", Sha256::digest(bytes))
     }
 
     /// The records and indexes of a tenant's collections, without metadata.

@@ -11,7 +11,6 @@ use graft::storage::EnabledModule;
 use graft::InstallOptions;
 use graft_tests::{modules_folder, with_data, TestRunner};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 fn install_list(release: &str) -> Vec<Request> {
@@ -20,14 +19,6 @@ fn install_list(release: &str) -> Vec<Request> {
         .join(format!("install-{release}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
-}
-
-fn sha256(path: &Path) -> String {
-    hex(&Sha256::digest(std::fs::read(path).unwrap()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
@@ -135,8 +126,7 @@ fn simulation_writes_nothing_and_reports_the_real_changes() {
     let runner = TestRunner::with_sample_modules();
     runner.tenant("diku");
     runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(500));
-    let file = runner.graft.tenants.path("diku");
-    let before = sha256(&file);
+    let before = runner.state_hash("diku");
     let dump = runner.dump("diku");
 
     let job = Job::enable(&[graft::ModuleId::parse("mod-users-2.0.0").unwrap()]);
@@ -148,7 +138,7 @@ fn simulation_writes_nothing_and_reports_the_real_changes() {
     assert!(simulated.ok && simulated.simulated);
     assert_eq!(simulated.modules[0].status, ModuleStatus::Simulated);
     assert_eq!(
-        sha256(&file),
+        runner.state_hash("diku"),
         before,
         "a simulation changed the database file"
     );
@@ -166,7 +156,7 @@ fn simulation_writes_nothing_and_reports_the_real_changes() {
         users.updated, 1000,
         "500 by the set-based update, 500 rewritten"
     );
-    assert_ne!(sha256(&file), before);
+    assert_ne!(runner.state_hash("diku"), before);
 }
 
 #[test]

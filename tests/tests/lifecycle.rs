@@ -237,15 +237,7 @@ fn compiled_plugins_are_cached_and_reused() {
     assert_eq!(cached.len(), 1, "{cached:?}");
     let modified = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
     // A second runner on the same data directory loads the compiled code.
-    let reopen = || {
-        graft::Graft::open(
-            &runner.graft.data_dir,
-            graft_sample_modules::sample_modules_dir(),
-            graft::Limits::default(),
-            1 << 20,
-        )
-        .unwrap()
-    };
+    let reopen = || runner.reopen(graft_sample_modules::sample_modules_dir());
     let ids = [graft::ModuleId::parse("mod-users-1.0.0").unwrap()];
     assert!(
         reopen()
