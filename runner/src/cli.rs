@@ -167,6 +167,32 @@ pub enum Command {
     /// Capture a tenant's database as a fixture file, or restore one into a new tenant.
     #[command(subcommand)]
     Fixture(FixtureCommand),
+    /// Take over a module's schema in an existing FOLIO database (PostgreSQL).
+    ///
+    /// Every table of `<tenant>_<module>` with FOLIO's `id` and `jsonb` columns
+    /// becomes a collection with the indexes graft can read; the release's
+    /// system and reference records (from its package) become the vendor's
+    /// bases where that data was loaded, so tenant edits are kept by the next
+    /// upgrade. One transaction; the tenant is registered if graft does not
+    /// know it yet.
+    #[command(after_help = "Example:\n  \
+                  graft --database postgres://folio@db/folio adopt --tenant diku --module mod-inventory-storage-27.0.0\n  \
+                  graft --database postgres://folio@db/folio install --tenant diku mod-inventory-storage-30.0.5 --load-reference")]
+    Adopt(AdoptArgs),
+}
+
+#[derive(Args)]
+pub struct AdoptArgs {
+    #[arg(long)]
+    pub tenant: String,
+    /// The module id the schema is at, e.g. mod-inventory-storage-27.0.0 (its
+    /// package must be in the modules folder).
+    #[arg(long, value_name = "MODULE_ID")]
+    pub module: String,
+    /// A table whose collection name is not the table name with `_` -> `-`
+    /// (repeatable), e.g. material_type=material-types.
+    #[arg(long = "name", value_name = "TABLE=COLLECTION", value_parser = parse_param)]
+    pub names: Vec<(String, String)>,
 }
 
 #[derive(Args)]
@@ -553,6 +579,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => return crate::demo::run(&open_demo(&cli)?, args.users, json),
         Command::Validate(args) => return validate(&cli, args),
         Command::Fixture(command) => fixture_command(&open(&cli)?, command, json)?,
+        Command::Adopt(args) => {
+            let id = graft::ModuleId::parse(&args.module).map_err(|e| anyhow!("--module: {e}"))?;
+            let names = args.names.iter().cloned().collect();
+            let report = open(&cli)?.adopt(&args.tenant, &id, &names)?;
+            output::adopted(&report, json);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

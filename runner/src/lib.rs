@@ -9,6 +9,7 @@
 //! - [`overlay`]: loading vendor data without losing tenant edits;
 //! - [`install`]: a tenant's install, upgrade or downgrade job.
 
+pub mod adopt;
 pub mod changelog;
 pub mod data;
 pub mod descriptor;

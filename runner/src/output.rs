@@ -685,3 +685,47 @@ pub fn validation(validation: &graft::validate::Validation, json: bool) {
         validation.count(Status::Skip)
     );
 }
+
+pub fn adopted(report: &graft::adopt::AdoptReport, json: bool) {
+    if json {
+        print_json(report);
+        return;
+    }
+    println!(
+        "tenant {}: adopted {} from schema {}",
+        report.tenant, report.module, report.schema
+    );
+    let rows: Vec<Vec<String>> = report
+        .collections
+        .iter()
+        .map(|c| {
+            vec![
+                c.collection.clone(),
+                c.table.clone(),
+                c.records.to_string(),
+                c.indexes
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                report
+                    .bases
+                    .get(&c.collection)
+                    .map(u64::to_string)
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table(
+        &["COLLECTION", "TABLE", "RECORDS", "INDEXES", "VENDOR BASES"],
+        &rows,
+    );
+    for c in &report.collections {
+        for definition in &c.unread_indexes {
+            println!("index left as is (graft cannot describe it): {definition}");
+        }
+    }
+    for (table, why) in &report.skipped {
+        println!("table {table} skipped: {why}");
+    }
+}

@@ -171,5 +171,10 @@ fn unknown_module_and_tenant() {
         "{error:#}"
     );
     assert!(runner.dump("diku").modules.is_empty());
-    assert!(!runner.graft.tenants.list().unwrap().contains(&"nobody".to_string()));
+    assert!(!runner
+        .graft
+        .tenants
+        .list()
+        .unwrap()
+        .contains(&"nobody".to_string()));
 }
