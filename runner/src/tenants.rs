@@ -194,7 +194,7 @@ pub fn check_tenant_id(tenant: &str) -> Result<()> {
 pub enum TenantLock {
     File(std::fs::File),
     /// The connection holding the advisory lock; closing it releases it.
-    Postgres(postgres::Client),
+    Postgres(Box<postgres::Client>),
 }
 
 /// The advisory lock key of a tenant: 64 bits of a hash of its id.
@@ -224,5 +224,5 @@ fn lock_in_postgres(url: &str, tenant: &str) -> Result<TenantLock> {
             holder.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
         );
     }
-    Ok(TenantLock::Postgres(client))
+    Ok(TenantLock::Postgres(Box::new(client)))
 }

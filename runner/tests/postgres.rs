@@ -154,11 +154,7 @@ fn an_adopted_folio_schema_upgrades_and_keeps_the_tenants_edits() {
             BOOK,
         ],
     );
-    assert_eq!(
-        book.to_string().contains("book (monograph)"),
-        true,
-        "{book:#}"
-    );
+    assert!(book.to_string().contains("book (monograph)"), "{book:#}");
     let selected = graft(
         d,
         &[
