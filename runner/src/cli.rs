@@ -179,6 +179,35 @@ pub enum Command {
                   graft --database postgres://folio@db/folio adopt --tenant diku --module mod-inventory-storage-27.0.0\n  \
                   graft --database postgres://folio@db/folio install --tenant diku mod-inventory-storage-30.0.5 --load-reference")]
     Adopt(AdoptArgs),
+    /// Take tenant jobs from the database's queue and run them (PostgreSQL).
+    ///
+    /// Start as many as you like, on one machine or many, against the same
+    /// database: each job is taken by one worker (`FOR UPDATE SKIP LOCKED`),
+    /// which keeps a heartbeat on it; a job whose worker stopped beating is
+    /// taken over, and a job that committed is never run twice.
+    #[command(after_help = "Example:\n  \
+                  graft --database $DB upgrade --all-tenants --queue\n  \
+                  graft --database $DB worker &   (on each machine)\n  \
+                  graft --database $DB jobs")]
+    Worker(WorkerArgs),
+    /// Show the queue: each batch's progress, running jobs and failures.
+    Jobs,
+}
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// The worker's name in the queue; default: host name and process id.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Seconds between heartbeats on the job being run.
+    #[arg(long, default_value_t = 5.0)]
+    pub heartbeat_secs: f64,
+    /// A running job whose heartbeat is older than this is taken over.
+    #[arg(long, default_value_t = 30.0)]
+    pub stale_secs: f64,
+    /// Stop when no job is queued or running, instead of waiting for more.
+    #[arg(long)]
+    pub exit_when_idle: bool,
 }
 
 #[derive(Args)]
@@ -279,6 +308,10 @@ pub struct FanoutArgs {
     /// How many tenants to run at once.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub parallel: usize,
+    /// Do not run here: put one job per tenant in the database's queue, for
+    /// `graft worker` processes to take (PostgreSQL; see `graft jobs`).
+    #[arg(long, conflicts_with_all = ["canary", "parallel"])]
+    pub queue: bool,
 }
 
 #[derive(Args)]
@@ -579,6 +612,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => return crate::demo::run(&open_demo(&cli)?, args.users, json),
         Command::Validate(args) => return validate(&cli, args),
         Command::Fixture(command) => fixture_command(&open(&cli)?, command, json)?,
+        Command::Worker(args) => return worker(&cli, args),
+        Command::Jobs => output::batches(&open(&cli)?.batches()?, json),
         Command::Adopt(args) => {
             let id = graft::ModuleId::parse(&args.module).map_err(|e| anyhow!("--module: {e}"))?;
             let names = args.names.iter().cloned().collect();
@@ -604,6 +639,7 @@ impl JobArgs {
             max_warnings: self.max_warnings,
             purge,
             clock: None,
+            job_id: None,
         }
     }
 }
@@ -705,6 +741,11 @@ fn run_job(
         return Err(anyhow!(
             "no tenants to run on (create one with `graft tenant create NAME`)"
         ));
+    }
+    if fanout.queue {
+        let batch = graft.enqueue(&tenants, job, options)?;
+        output::enqueued(&batch, &tenants, cli.json);
+        return Ok(ExitCode::SUCCESS);
     }
     if let Some(canary) = &fanout.canary {
         if !tenants.contains(canary) {
@@ -870,4 +911,44 @@ mod tests {
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+fn worker(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
+    let seconds = |name: &str, value: f64| {
+        if value > 0.0 && value < 86_400.0 {
+            Ok(Duration::from_secs_f64(value))
+        } else {
+            Err(anyhow!("--{name} must be more than 0 and less than a day"))
+        }
+    };
+    let config = graft::queue::WorkerConfig {
+        id: args.id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        }),
+        heartbeat: seconds("heartbeat-secs", args.heartbeat_secs)?,
+        stale: seconds("stale-secs", args.stale_secs)?,
+        exit_when_idle: args.exit_when_idle,
+        poll: Duration::from_millis(500),
+    };
+    if config.stale <= config.heartbeat {
+        return Err(anyhow!("--stale-secs must be more than --heartbeat-secs"));
+    }
+    let graft = open(cli)?;
+    tracing::info!(worker = %config.id, "taking jobs from the queue");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let summary = graft.work(&config, &stop)?;
+    if cli.json {
+        output::print_json(&summary);
+    } else {
+        println!(
+            "worker {}: {} done, {} failed, {} taken over from dead workers",
+            config.id, summary.done, summary.failed, summary.taken_over
+        );
+    }
+    Ok(if summary.failed > 0 {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

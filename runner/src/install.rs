@@ -40,7 +40,8 @@ use std::time::SystemTime;
 pub type ProgressFactory = Arc<dyn Fn(&str, &str, &str) -> Option<ProgressFn> + Send + Sync>;
 
 /// What to run on a tenant.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "requests", rename_all = "kebab-case")]
 pub enum Job {
     /// Modules the operator named: each must have a package.
     Modules(Vec<Request>),
@@ -65,7 +66,7 @@ impl Job {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CommitMode {
     /// All modules of the tenant's job commit together or not at all.
@@ -92,6 +93,9 @@ pub struct InstallOptions {
     /// The time every plugin call of the job reads from its wall clock;
     /// default: when the job starts (see `host::Determinism`).
     pub clock: Option<SystemTime>,
+    /// The job's id; default: a new one. A queue worker names its jobs so
+    /// that a job's commit can be found after the worker died.
+    pub job_id: Option<String>,
 }
 
 /// What happened to one tenant.
@@ -270,7 +274,7 @@ impl Installer<'_> {
             .map(|entry| self.prepare(entry, &recorded, &packages, options))
             .collect::<Result<Vec<_>>>()?;
         let mut db: Box<dyn TenantStore> = Box::new(RecordingStore::new(db));
-        let job_id = job_id();
+        let job_id = options.job_id.clone().unwrap_or_else(job_id);
         let started_at = now();
         let mut report = TenantReport {
             tenant: tenant.to_string(),

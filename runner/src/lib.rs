@@ -23,6 +23,7 @@ pub mod module_id;
 pub mod overlay;
 pub mod package;
 pub mod plan;
+pub mod queue;
 pub mod storage;
 pub mod tenants;
 pub mod validate;

@@ -729,3 +729,49 @@ pub fn adopted(report: &graft::adopt::AdoptReport, json: bool) {
         println!("table {table} skipped: {why}");
     }
 }
+
+pub fn enqueued(batch: &str, tenants: &[String], json: bool) {
+    if json {
+        print_json(&json!({ "batch": batch, "tenants": tenants }));
+    } else {
+        println!(
+            "queued {} tenant jobs as {batch}: start `graft worker` processes to run them, `graft jobs` to follow",
+            tenants.len()
+        );
+    }
+}
+
+pub fn batches(batches: &[graft::queue::BatchStatus], json: bool) {
+    if json {
+        print_json(&json!({ "batches": batches }));
+        return;
+    }
+    let rows: Vec<Vec<String>> = batches
+        .iter()
+        .map(|b| {
+            vec![
+                b.batch.clone(),
+                b.enqueued_at.clone(),
+                b.queued.to_string(),
+                b.running.to_string(),
+                b.done.to_string(),
+                b.failed.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &["BATCH", "ENQUEUED", "QUEUED", "RUNNING", "DONE", "FAILED"],
+        &rows,
+    );
+    for b in batches {
+        for (tenant, worker, age, attempt) in &b.working {
+            println!(
+                "{}: tenant {tenant} on worker {worker} (heartbeat {age:.1} s ago, attempt {attempt})",
+                b.batch
+            );
+        }
+        for (tenant, why) in &b.failures {
+            println!("{}: tenant {tenant} failed: {why}", b.batch);
+        }
+    }
+}

@@ -219,3 +219,137 @@ fn adopt_needs_postgres() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("give --database postgres://"));
 }
+
+/// Three workers, 200 tenants, one worker killed with SIGKILL in the middle
+/// of a job: the others take its job over, every tenant is upgraded exactly
+/// once, and nothing is lost.
+#[test]
+fn workers_share_a_queue_and_survive_a_killed_worker() {
+    use std::os::unix::process::ExitStatusExt;
+    let data = TempDir::new().unwrap();
+    let Some(url) = database_for(data.path()) else {
+        eprintln!("GRAFT_TEST_POSTGRES is not set: workers are PostgreSQL-only, not tested here");
+        return;
+    };
+    let d = data.path();
+    let tenants: Vec<String> = (1..=200).map(|n| format!("t{n:03}")).collect();
+    let mut create = vec!["--json", "tenant", "create"];
+    create.extend(tenants.iter().map(String::as_str));
+    ok(d, &create);
+    let installed = graft(
+        d,
+        &[
+            "install",
+            "--all-tenants",
+            "mod-users-1.1.0",
+            "--load-sample",
+            "--param",
+            "sampleUsers=300",
+            "--parallel",
+            "4",
+        ],
+    );
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let queued = ok(d, &["--json", "upgrade", "--all-tenants", "--queue"]);
+    assert_eq!(queued["tenants"].as_array().unwrap().len(), 200);
+
+    let worker = |id: &str| {
+        common::command(d)
+            .args(["--json", "worker", "--id", id, "--exit-when-idle"])
+            .args(["--heartbeat-secs", "0.3", "--stale-secs", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut doomed = worker("w1");
+    let survivors = [worker("w2"), worker("w3")];
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    // Kill w1 once it has finished a few jobs and is inside another.
+    let started = std::time::Instant::now();
+    let in_flight: i64 = loop {
+        let row = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE state = 'done'),
+                        max(seq) FILTER (WHERE state = 'running')
+                 FROM graft.queue WHERE worker = 'w1'",
+                &[],
+            )
+            .unwrap();
+        let (done, running): (i64, Option<i64>) = (row.get(0), row.get(1));
+        if done >= 3 {
+            if let Some(seq) = running {
+                break seq;
+            }
+        }
+        assert!(started.elapsed().as_secs() < 120, "w1 never got going");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    doomed.kill().unwrap();
+    assert_eq!(doomed.wait().unwrap().signal(), Some(9));
+
+    for survivor in survivors {
+        let output = survivor.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let progress = ok(d, &["--json", "jobs"]);
+    let batch = &progress["batches"][0];
+    assert_eq!(
+        (batch["done"].as_i64(), batch["failed"].as_i64()),
+        (Some(200), Some(0)),
+        "{progress:#}"
+    );
+
+    // The job w1 died in was taken over and finished by another worker.
+    let row = client
+        .query_one(
+            "SELECT worker, attempts, state FROM graft.queue WHERE seq = $1",
+            &[&in_flight],
+        )
+        .unwrap();
+    let (taker, attempts, state): (String, i32, String) = (row.get(0), row.get(1), row.get(2));
+    assert!(taker == "w2" || taker == "w3", "{taker}");
+    assert_eq!((attempts, state.as_str()), (2, "done"));
+
+    // Every tenant upgraded exactly once, with every user migrated.
+    let upgrades = client
+        .query(
+            "SELECT tenant, count(*) FROM graft.history
+             WHERE step = 'upgrade' AND module_to = 'mod-users-2.0.0' AND outcome = 'upgraded'
+             GROUP BY tenant ORDER BY tenant",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(upgrades.len(), 200);
+    assert!(upgrades.iter().all(|row| row.get::<_, i64>(1) == 1));
+    for tenant in &tenants {
+        let users = client
+            .query_one(
+                &format!(
+                    "SELECT count(*), count(*) FILTER (WHERE jsonb ? 'personal') FROM {tenant}_mod_users.users"
+                ),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            (users.get::<_, i64>(0), users.get::<_, i64>(1)),
+            (300, 0),
+            "{tenant}"
+        );
+    }
+    let modules: Vec<String> = client
+        .query("SELECT DISTINCT module_id FROM graft.modules", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(modules, ["mod-users-2.0.0"]);
+}
