@@ -902,17 +902,6 @@ fn fixture_command(graft: &Graft, command: &FixtureCommand, json: bool) -> Resul
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Cli;
-    use clap::CommandFactory;
-
-    #[test]
-    fn command_line_is_consistent() {
-        Cli::command().debug_assert();
-    }
-}
-
 fn worker(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let seconds = |name: &str, value: f64| {
         if value > 0.0 && value < 86_400.0 {
@@ -951,4 +940,15 @@ fn worker(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }
