@@ -231,7 +231,11 @@ fn tenant_copy(setup: &Setup, seed: &Path, data: &str, name: &str) -> Result<Gra
 
 /// The native baseline of B1: the same transform, the same storage calls.
 pub fn native_upgrade(path: &Path) -> Result<u64> {
-    let mut db = SqliteStore::open(path, "native")?;
+    native_upgrade_in(&mut SqliteStore::open(path, "native")?)
+}
+
+/// The native transform on any backend's store.
+pub fn native_upgrade_in(db: &mut dyn TenantStore) -> Result<u64> {
     db.begin()?;
     let mut after: Option<String> = None;
     let mut done = 0;
@@ -691,4 +695,132 @@ fn show(d: Duration) -> String {
     } else {
         format!("{:.2} s", d.as_secs_f64())
     }
+}
+
+/// B1 and B4 on PostgreSQL, on a server the bench may create databases on
+/// (`--postgres URL`). B1: `users` users, native and plugin on copies of
+/// one seeded database; B4: `tenants` tenants in one database.
+pub fn postgres_benches(
+    setup: &Setup,
+    server: &str,
+    users: u64,
+    tenants: usize,
+    runs: usize,
+) -> Result<Vec<Bench>> {
+    use graft::storage::postgres::ScratchDatabase;
+    use graft::tenants::Database;
+    let in_db = |graft: Graft, db: &ScratchDatabase| {
+        graft.with_database(Database::Postgres(db.url.clone()))
+    };
+
+    // B1: seed once, then copy the database for each leg of each run.
+    let seed = ScratchDatabase::create(server)?;
+    {
+        let graft = in_db(setup.graft("pg-b1-seed")?, &seed);
+        graft.tenants.create("diku")?;
+        let report = graft.install("diku", &[id("mod-users-1.1.0")], &InstallOptions::default())?;
+        anyhow::ensure!(
+            report.ok,
+            "cannot install mod-users-1.1.0: {:?}",
+            report.failure()
+        );
+        let mut db = graft.tenants.open("diku")?;
+        db.begin()?;
+        for n in 0..users {
+            let doc = user(n);
+            db.insert_if_absent(
+                "mod-users",
+                "users",
+                doc["id"].as_str().unwrap_or_default(),
+                &doc.to_string(),
+            )?;
+        }
+        db.commit()?;
+    }
+    let (mut native, mut plugin) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let copy = ScratchDatabase::copy_of(&seed)?;
+        let graft = in_db(setup.graft(&format!("pg-b1-native-{run}"))?, &copy);
+        let mut db = graft.tenants.open("diku")?;
+        let (elapsed, done) = time(|| native_upgrade_in(&mut *db));
+        anyhow::ensure!(done? == users, "the native upgrade missed users");
+        native.push(elapsed);
+        drop(db);
+
+        let copy = ScratchDatabase::copy_of(&seed)?;
+        let graft = in_db(setup.graft(&format!("pg-b1-plugin-{run}"))?, &copy);
+        warm(&graft)?;
+        let (elapsed, done) = time(|| plugin_upgrade(&graft, "diku", false));
+        anyhow::ensure!(done? == users, "the plugin upgrade missed users");
+        plugin.push(elapsed);
+    }
+    drop(seed);
+    let (native, plugin) = (median(native), median(plugin));
+    let b1 = Bench {
+        id: "B1-PG",
+        what: format!("B1 on PostgreSQL: upgrade {users} users, mod-users 1.1.0 -> 2.0.0"),
+        rows: vec![
+            Row {
+                label: "native transform, same storage calls".into(),
+                median: native,
+                baseline: None,
+                units: Some((users, "records")),
+            },
+            Row {
+                label: "through the plugin".into(),
+                median: plugin,
+                baseline: Some(native),
+                units: Some((users, "records")),
+            },
+        ],
+        target: "plugin <= 1.3x native".into(),
+        met: Some(plugin.as_secs_f64() <= 1.3 * native.as_secs_f64()),
+        notes: vec![format!(
+            "plugin: {:.0} records/s; native: {:.0} records/s",
+            users as f64 / plugin.as_secs_f64(),
+            users as f64 / native.as_secs_f64()
+        )],
+    };
+
+    // B4: tenants with three modules each, all up to date.
+    let db = ScratchDatabase::create(server)?;
+    let graft = in_db(setup.graft("pg-b4")?, &db);
+    let names: Vec<String> = (0..tenants).map(|n| format!("t{n:04}")).collect();
+    let modules = [
+        id("mod-users-2.0.0"),
+        id("mod-users-bl-7.7.3"),
+        id("mod-inventory-storage-30.0.5"),
+    ];
+    for tenant in &names {
+        graft.tenants.create(tenant)?;
+    }
+    let fanout = graft::fanout::Fanout {
+        tenants: names.clone(),
+        canary: None,
+        parallel: 2,
+        on_done: None,
+    };
+    let installed = graft.run_many(&Job::enable(&modules), &InstallOptions::default(), &fanout);
+    anyhow::ensure!(
+        installed.iter().all(|o| o.ok()),
+        "a tenant's install failed"
+    );
+    let mut whole = Vec::new();
+    for _ in 0..runs {
+        let (elapsed, outcomes) =
+            time(|| graft.run_many(&Job::UpgradeAll, &InstallOptions::default(), &fanout));
+        anyhow::ensure!(outcomes.iter().all(|o| o.ok()), "a tenant failed");
+        whole.push(elapsed);
+    }
+    let whole = median(whole);
+    let scaled = whole.as_secs_f64() * 1000.0 / tenants as f64;
+    let b4 = Bench {
+        id: "B4-PG",
+        what: format!("B4 on PostgreSQL: {tenants} tenants x 3 modules in one database, everything up to date (`--parallel 2`)"),
+        rows: vec![Row { label: "whole run".into(), median: whole, baseline: None, units: Some((tenants as u64, "tenants")) }],
+        target: "1,000 tenants <= 10 s".into(),
+        met: Some(scaled <= 10.0),
+        notes: vec![format!("per 1,000 tenants: {scaled:.1} s")],
+    };
+    Ok(vec![b1, b4])
 }

@@ -85,6 +85,21 @@ fn main() -> Result<()> {
         benches.push(b5(&setup, &sizes)?);
     }
     benches.extend(b6);
+    // B1 and B4 again on PostgreSQL, when given a server (`--postgres URL`,
+    // or GRAFT_TEST_POSTGRES): smaller, since each write is a round trip.
+    let server = args
+        .iter()
+        .position(|a| a == "--postgres")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .or_else(|| std::env::var("GRAFT_TEST_POSTGRES").ok());
+    if let Some(server) = server.filter(|_| wanted("B1-PG") || wanted("B4-PG")) {
+        let (users, tenants) = (sizes.users / 5, sizes.tenants / 5);
+        eprintln!("B1-PG: {users} users; B4-PG: {tenants} tenants");
+        benches.extend(graft_bench::postgres_benches(
+            &setup, &server, users, tenants, sizes.runs,
+        )?);
+    }
     // A partial or quick run prints; only the full run replaces the results in docs/.
     if only.is_some() || quick {
         print!("{}", report(&benches, command, &sizes));
