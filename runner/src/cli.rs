@@ -514,10 +514,14 @@ fn config(cli: &Cli) -> Result<Config> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow!("{}: cannot read the config file: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start].lines().count().max(1))
+            .unwrap_or(1);
         anyhow!(
-            "{}: {}",
+            "{}: line {line}: {}",
             path.display(),
-            e.to_string().lines().next().unwrap_or_default()
+            e.message()
         )
     })
 }

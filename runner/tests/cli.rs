@@ -530,3 +530,52 @@ fn data_commands_and_reference_diff() {
         "the install and two edits"
     );
 }
+
+#[test]
+fn a_config_file_sets_defaults_and_a_bad_one_is_bad_input() {
+    let data = TempDir::new().unwrap();
+    let modules = data.path().join("modules");
+    graft_sample_modules::copy_dir(
+        &graft_sample_modules::sample_modules_dir().join("mod-users-1.0.0"),
+        &modules.join("mod-users-1.0.0"),
+    )
+    .unwrap();
+    let config = data.path().join("graft.toml");
+    std::fs::write(
+        &config,
+        format!("modules = {:?}\n", modules.to_str().unwrap()),
+    )
+    .unwrap();
+    let listed = json(&graft(
+        data.path(),
+        &[
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            "modules",
+            "list",
+        ],
+    ));
+    let packages = listed["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 1, "{listed:#}");
+
+    std::fs::write(&config, "databse = \"postgres://x\"\n").unwrap();
+    let output = graft(
+        data.path(),
+        &["--config", config.to_str().unwrap(), "tenant", "list"],
+    );
+    assert_clean_error(&output, 2, "graft.toml: line 1: unknown field `databse`");
+    std::fs::write(&config, "database = \"mysql://x\"\n").unwrap();
+    let output = graft(
+        data.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--database",
+            "sqlite-please",
+            "tenant",
+            "list",
+        ],
+    );
+    assert_clean_error(&output, 2, "give a PostgreSQL URL");
+}
