@@ -205,7 +205,12 @@ fn seed_users(setup: &Setup, count: u64) -> Result<PathBuf> {
         report.failure()
     );
     let path = graft.tenants.path("seed");
-    let mut db = SqliteStore::open(&path, "seed")?;
+    add_users(&mut SqliteStore::open(&path, "seed")?, count)?;
+    Ok(path)
+}
+
+/// Insert `count` users of ~1 KB into mod-users' collection, in one transaction.
+fn add_users(db: &mut dyn TenantStore, count: u64) -> Result<()> {
     db.begin()?;
     for n in 0..count {
         let doc = user(n);
@@ -217,8 +222,7 @@ fn seed_users(setup: &Setup, count: u64) -> Result<PathBuf> {
         )?;
     }
     db.commit()?;
-    drop(db);
-    Ok(path)
+    Ok(())
 }
 
 /// A copy of a seeded tenant as tenant `name` of a fresh data directory.
@@ -724,18 +728,7 @@ pub fn postgres_benches(
             "cannot install mod-users-1.1.0: {:?}",
             report.failure()
         );
-        let mut db = graft.tenants.open("diku")?;
-        db.begin()?;
-        for n in 0..users {
-            let doc = user(n);
-            db.insert_if_absent(
-                "mod-users",
-                "users",
-                doc["id"].as_str().unwrap_or_default(),
-                &doc.to_string(),
-            )?;
-        }
-        db.commit()?;
+        add_users(&mut *graft.tenants.open("diku")?, users)?;
     }
     let (mut native, mut plugin) = (Vec::new(), Vec::new());
     for run in 0..runs {

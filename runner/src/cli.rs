@@ -518,11 +518,7 @@ fn config(cli: &Cli) -> Result<Config> {
             .span()
             .map(|span| text[..span.start].lines().count().max(1))
             .unwrap_or(1);
-        anyhow!(
-            "{}: line {line}: {}",
-            path.display(),
-            e.message()
-        )
+        anyhow!("{}: line {line}: {}", path.display(), e.message())
     })
 }
 

@@ -243,6 +243,41 @@ pub trait TenantStore: Send {
     }
 }
 
+/// Before creating an index: `Some(false)` if one of that name and
+/// definition exists (nothing to do), an error if one of that name differs,
+/// `None` if there is none.
+pub(crate) fn existing_index(
+    db: &mut dyn TenantStore,
+    module: &str,
+    collection: &str,
+    spec: &IndexSpec,
+) -> StoreResult<Option<bool>> {
+    check_name("index", &spec.name)?;
+    check_index_fields(&spec.field)?;
+    match db
+        .list_indexes(module, collection)?
+        .into_iter()
+        .find(|i| i.name == spec.name)
+    {
+        None => Ok(None),
+        Some(existing) if &existing == spec => Ok(Some(false)),
+        Some(_) => Err(StoreError::InvalidName(format!(
+            "index {} of {collection} exists with another definition: drop it first",
+            spec.name
+        ))),
+    }
+}
+
+/// Record ids: 1 to 255 characters.
+pub(crate) fn check_id(id: &str) -> StoreResult<()> {
+    if id.is_empty() || id.len() > 255 {
+        return Err(StoreError::InvalidName(format!(
+            "record id {id:?}: use 1 to 255 characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a collection or index name: what a plugin passes is used in
 /// table names, so only plain names are allowed.
 pub fn check_name(kind: &str, name: &str) -> StoreResult<()> {

@@ -357,10 +357,13 @@ impl PostgresStore {
         let row = self
             .client
             .query_opt(
-                "SELECT c.schema_name, c.table_name, a.data_type = 'uuid'
+                // pg_catalog, not information_schema: its views read every
+                // table of the database, and a database holds many tenants.
+                "SELECT c.schema_name, c.table_name, a.atttypid = 'uuid'::regtype
                  FROM graft.collections c
-                 JOIN information_schema.columns a
-                   ON a.table_schema = c.schema_name AND a.table_name = c.table_name AND a.column_name = 'id'
+                 JOIN pg_attribute a
+                   ON a.attrelid = format('%I.%I', c.schema_name, c.table_name)::regclass
+                  AND a.attname = 'id'
                  WHERE c.tenant = $1 AND c.module = $2 AND c.collection = $3",
                 &[&self.tenant, &module, &collection],
             )
@@ -673,15 +676,6 @@ fn is_uuid(id: &str) -> bool {
         })
 }
 
-fn check_id(id: &str) -> StoreResult<()> {
-    if id.is_empty() || id.len() > 255 {
-        return Err(StoreError::InvalidName(format!(
-            "record id {id:?}: use 1 to 255 characters"
-        )));
-    }
-    Ok(())
-}
-
 /// A PostgreSQL identifier: `-` becomes `_`, and a name too long keeps its
 /// start and gains a hash of the whole, so distinct names stay distinct.
 fn ident(name: &str) -> String {
@@ -790,7 +784,7 @@ impl TenantStore for PostgresStore {
         while self
             .client
             .query_opt(
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+                "SELECT 1 WHERE to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL",
                 &[&schema, &name],
             )
             .map_err(backend)?
@@ -868,21 +862,9 @@ impl TenantStore for PostgresStore {
         collection: &str,
         spec: &IndexSpec,
     ) -> StoreResult<bool> {
-        check_name("index", &spec.name)?;
-        check_index_fields(&spec.field)?;
         let table = self.table(module, collection)?;
-        if let Some(existing) = self
-            .list_indexes(module, collection)?
-            .into_iter()
-            .find(|i| i.name == spec.name)
-        {
-            if &existing == spec {
-                return Ok(false);
-            }
-            return Err(StoreError::InvalidName(format!(
-                "index {} of {collection} exists with another definition: drop it first",
-                spec.name
-            )));
+        if let Some(created) = existing_index(self, module, collection, spec)? {
+            return Ok(created);
         }
         let sql_name = ident(&format!("{}_{}_idx", table.name, spec.name));
         let unique = if spec.unique { "UNIQUE " } else { "" };

@@ -253,15 +253,6 @@ fn index_expression(spec: &IndexSpec) -> String {
         .join(", ")
 }
 
-fn check_id(id: &str) -> StoreResult<()> {
-    if id.is_empty() || id.len() > 255 {
-        return Err(StoreError::InvalidName(format!(
-            "record id {id:?}: use 1 to 255 characters"
-        )));
-    }
-    Ok(())
-}
-
 impl TenantStore for SqliteStore {
     fn tenant(&self) -> &str {
         &self.tenant
@@ -384,21 +375,9 @@ impl TenantStore for SqliteStore {
         collection: &str,
         spec: &IndexSpec,
     ) -> StoreResult<bool> {
-        check_name("index", &spec.name)?;
-        check_index_fields(&spec.field)?;
         let table = self.table(module, collection)?;
-        if let Some(existing) = self
-            .list_indexes(module, collection)?
-            .into_iter()
-            .find(|i| i.name == spec.name)
-        {
-            if &existing == spec {
-                return Ok(false);
-            }
-            return Err(StoreError::InvalidName(format!(
-                "index {} of {collection} exists with another definition: drop it first",
-                spec.name
-            )));
+        if let Some(created) = existing_index(self, module, collection, spec)? {
+            return Ok(created);
         }
         let sql_name = sql_ident(&["ix", &table, &spec.name]);
         let unique = if spec.unique { "UNIQUE " } else { "" };
