@@ -214,8 +214,12 @@ fn lock_in_postgres(url: &str, tenant: &str) -> Result<TenantLock> {
     if !locked {
         let holder: Option<i32> = client
             .query_opt(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-                 AND ((classid::bigint << 32) | objid::bigint) = $1",
+                "SELECT pid FROM pg_locks
+                 WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND classid::bigint = ($1::bigint >> 32) & 4294967295
+                   AND objid::bigint = $1::bigint & 4294967295
+                 LIMIT 1",
                 &[&key],
             )?
             .map(|row| row.get(0));
