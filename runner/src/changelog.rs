@@ -91,8 +91,15 @@ impl RecordingStore {
     }
 
     /// Add one change to the collection's digest: a tag, then its parts,
-    /// each ended by a byte no JSON text or name contains.
-    fn fingerprint(&mut self, module: &str, collection: &str, tag: u8, parts: &[&str]) {
+    /// each ended by a byte no JSON text or name contains. Returns the
+    /// collection's entry, for its counts (one lookup per write).
+    fn fingerprint(
+        &mut self,
+        module: &str,
+        collection: &str,
+        tag: u8,
+        parts: &[&str],
+    ) -> &mut CollectionChanges {
         let position = self.position(module, collection);
         let digest = &mut self.digests[position];
         digest.update(&[tag]);
@@ -100,6 +107,7 @@ impl RecordingStore {
             digest.update(part.as_bytes());
             digest.update(&[0xff]);
         }
+        &mut self.changes[position]
     }
 
     fn position(&mut self, module: &str, collection: &str) -> usize {
@@ -151,8 +159,9 @@ impl RecordingStore {
     }
 
     fn schema(&mut self, module: &str, collection: &str, what: String) {
-        self.fingerprint(module, collection, b'S', &[&what]);
-        self.entry(module, collection).schema.push(what);
+        self.fingerprint(module, collection, b'S', &[&what])
+            .schema
+            .push(what);
     }
 }
 
@@ -255,12 +264,15 @@ impl TenantStore for RecordingStore {
             None
         };
         let effect = self.inner.put(module, collection, id, doc)?;
-        match effect {
-            WriteEffect::Inserted => self.entry(module, collection).inserted += 1,
-            WriteEffect::Replaced => self.entry(module, collection).updated += 1,
-            WriteEffect::Unchanged => return Ok(effect),
+        if effect == WriteEffect::Unchanged {
+            return Ok(effect);
         }
-        self.fingerprint(module, collection, b'P', &[id, doc]);
+        let entry = self.fingerprint(module, collection, b'P', &[id, doc]);
+        if effect == WriteEffect::Inserted {
+            entry.inserted += 1;
+        } else {
+            entry.updated += 1;
+        }
         if let Some(before) = before {
             let op = if effect == WriteEffect::Inserted {
                 Op::Insert
@@ -281,8 +293,8 @@ impl TenantStore for RecordingStore {
     ) -> StoreResult<bool> {
         let inserted = self.inner.insert_if_absent(module, collection, id, doc)?;
         if inserted {
-            self.entry(module, collection).inserted += 1;
-            self.fingerprint(module, collection, b'P', &[id, doc]);
+            self.fingerprint(module, collection, b'P', &[id, doc])
+                .inserted += 1;
             if self.wants_sample(module, collection) {
                 self.sample(module, collection, id, Op::Insert, None, Some(doc));
             }
@@ -298,8 +310,7 @@ impl TenantStore for RecordingStore {
         };
         let deleted = self.inner.delete(module, collection, id)?;
         if deleted {
-            self.entry(module, collection).deleted += 1;
-            self.fingerprint(module, collection, b'D', &[id]);
+            self.fingerprint(module, collection, b'D', &[id]).deleted += 1;
             if before.is_some() {
                 self.sample(module, collection, id, Op::Delete, before, None);
             }
