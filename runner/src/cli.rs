@@ -522,22 +522,22 @@ fn config(cli: &Cli) -> Result<Config> {
     })
 }
 
-fn modules_dir(cli: &Cli) -> Result<PathBuf> {
-    Ok(cli
-        .modules
+fn modules_dir(cli: &Cli, config: &Config) -> PathBuf {
+    cli.modules
         .clone()
-        .or(config(cli)?.modules)
-        .unwrap_or_else(|| graft_sample_modules::sample_modules_dir().to_path_buf()))
+        .or(config.modules.clone())
+        .unwrap_or_else(|| graft_sample_modules::sample_modules_dir().to_path_buf())
 }
 
 fn open(cli: &Cli) -> Result<Graft> {
+    let config = config(cli)?;
     let graft = Graft::open(
         &cli.data_dir,
-        &modules_dir(cli)?,
+        &modules_dir(cli, &config),
         cli.limits.limits()?,
         cli.limits.stack_kb << 10,
     )?;
-    match cli.database.clone().or(config(cli)?.database) {
+    match cli.database.clone().or(config.database) {
         Some(url) => Ok(graft.with_database(Database::parse_url(&url)?)),
         None => Ok(graft),
     }
@@ -801,7 +801,7 @@ fn open_demo(cli: &Cli) -> Result<Graft> {
     let dir = cli.data_dir.join(format!("demo-{stamp}"));
     Graft::open(
         &dir,
-        &modules_dir(cli)?,
+        &modules_dir(cli, &config(cli)?),
         cli.limits.limits()?,
         cli.limits.stack_kb << 10,
     )
