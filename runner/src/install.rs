@@ -473,16 +473,7 @@ impl Installer<'_> {
         let described = self
             .host
             .describe(&plugin, &self.limits.for_module(&package.limits))?;
-        let id = &package.id;
-        if described.module_name != id.name || described.release != id.version.as_str() {
-            bail!(
-                "{}: the plugin describes itself as {} {} but the ModuleDescriptor is {id}: \
-                 package the plugin built for {id}",
-                package.plugin.display(),
-                described.module_name,
-                described.release
-            );
-        }
+        package.check_description(&described.module_name, &described.release)?;
         Ok((plugin, described))
     }
 

@@ -91,6 +91,19 @@ impl Package {
             .collect()
     }
 
+    /// A plugin must say it is the module and release its descriptor names.
+    pub fn check_description(&self, module_name: &str, release: &str) -> Result<()> {
+        let id = &self.id;
+        if module_name != id.name || release != id.version.as_str() {
+            bail!(
+                "{}: the plugin describes itself as {module_name} {release} but the ModuleDescriptor \
+                 is {id}: package the plugin built for {id}, or fix the descriptor",
+                self.plugin.display()
+            );
+        }
+        Ok(())
+    }
+
     pub fn has_data(&self, folder: &str) -> bool {
         self.dir.join(folder).is_dir()
     }

@@ -274,17 +274,8 @@ impl Validator<'_> {
                 return None;
             }
         };
-        let id = &package.id;
-        if described.module_name != id.name || described.release != id.version.as_str() {
-            checks.push(Check::new(
-                "describe",
-                Status::Fail,
-                format!(
-                    "the plugin describes itself as {} {} but the ModuleDescriptor is {id}: \
-                     build the plugin for {id}, or fix the descriptor",
-                    described.module_name, described.release
-                ),
-            ));
+        if let Err(e) = package.check_description(&described.module_name, &described.release) {
+            checks.push(Check::new("describe", Status::Fail, format!("{e:#}")));
             return None;
         }
         checks.push(Check::new(
