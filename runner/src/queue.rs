@@ -24,25 +24,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS graft.queue (
-    seq bigserial PRIMARY KEY,
-    batch text NOT NULL,
-    tenant text NOT NULL,
-    job jsonb NOT NULL,
-    state text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
-    worker text,
-    heartbeat timestamptz,
-    attempts integer NOT NULL DEFAULT 0,
-    enqueued_at timestamptz NOT NULL DEFAULT now(),
-    started_at timestamptz,
-    finished_at timestamptz,
-    job_id text,
-    result jsonb
-);
-CREATE INDEX IF NOT EXISTS queue_state ON graft.queue (state, seq);
-";
-
 /// What a queued row asks for: the job and the options a worker runs it with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueuedJob {
@@ -128,13 +109,10 @@ fn url(graft: &Graft) -> Result<&str> {
     }
 }
 
+/// A connection to the queue's database (the queue table is part of the
+/// `graft` schema that `connect` makes sure of).
 fn client(graft: &Graft) -> Result<postgres::Client> {
-    let mut client = connect(url(graft)?)?;
-    client.batch_execute("SELECT pg_advisory_lock(7234002)")?;
-    let created = client.batch_execute(SCHEMA);
-    client.batch_execute("SELECT pg_advisory_unlock(7234002)")?;
-    created.map_err(|e| anyhow!("cannot create the job queue: {e}"))?;
-    Ok(client)
+    connect(url(graft)?)
 }
 
 impl Graft {
@@ -214,7 +192,7 @@ impl Graft {
         let mut summary = WorkerSummary::default();
         while !stop.load(Ordering::Relaxed) {
             let Some(claim) = claim(&mut client, config)? else {
-                if config.exit_when_idle && nothing_left(&mut client, config)? {
+                if config.exit_when_idle && nothing_left(&mut client)? {
                     break;
                 }
                 std::thread::sleep(config.poll);
@@ -336,7 +314,7 @@ fn claim(client: &mut postgres::Client, config: &WorkerConfig) -> Result<Option<
 }
 
 /// Nothing queued and nothing running that could go stale.
-fn nothing_left(client: &mut postgres::Client, _config: &WorkerConfig) -> Result<bool> {
+fn nothing_left(client: &mut postgres::Client) -> Result<bool> {
     let open: i64 = client
         .query_one(
             "SELECT count(*) FROM graft.queue WHERE state IN ('queued', 'running')",

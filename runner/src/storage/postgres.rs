@@ -109,6 +109,23 @@ CREATE TABLE IF NOT EXISTS graft.indexes (
     sql_name text NOT NULL,
     PRIMARY KEY (tenant, module, collection, name)
 );
+-- The tenant job queue of `graft worker` (see `queue`).
+CREATE TABLE IF NOT EXISTS graft.queue (
+    seq bigserial PRIMARY KEY,
+    batch text NOT NULL,
+    tenant text NOT NULL,
+    job jsonb NOT NULL,
+    state text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    worker text,
+    heartbeat timestamptz,
+    attempts integer NOT NULL DEFAULT 0,
+    enqueued_at timestamptz NOT NULL DEFAULT now(),
+    started_at timestamptz,
+    finished_at timestamptz,
+    job_id text,
+    result jsonb
+);
+CREATE INDEX IF NOT EXISTS queue_state ON graft.queue (state, seq);
 ";
 
 /// PostgreSQL's limit on identifiers, in bytes.
