@@ -1044,16 +1044,15 @@ impl TenantStore for PostgresStore {
         // with SQLite's.
         let rows = match after {
             Some(after) => {
-                let after = after.to_ascii_lowercase();
+                let after_id = if table.uuid_ids && is_uuid(after) {
+                    "id > $1::text::uuid"
+                } else {
+                    "id::text > $1"
+                };
                 let sql = format!(
-                    "SELECT id::text, jsonb::text FROM {} WHERE id::text > $1 ORDER BY id LIMIT $2",
+                    "SELECT id::text, jsonb::text FROM {} WHERE {after_id} ORDER BY id LIMIT $2",
                     table.qualified()
                 );
-                let sql = if table.uuid_ids && is_uuid(&after) {
-                    sql.replace("id::text > $1", "id > $1::text::uuid")
-                } else {
-                    sql
-                };
                 let statement = self.statement(&sql).map_err(backend)?;
                 self.client.query(&statement, &[&after, &limit])
             }

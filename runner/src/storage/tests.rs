@@ -250,3 +250,34 @@ fn postgres_uses_folios_layout() {
         "{definition}"
     );
 }
+
+#[test]
+fn paging_one_record_at_a_time_sees_every_record_once() {
+    for (_guard, mut db) in stores() {
+        db.create_collection("m", "c").unwrap();
+        let mut ids = vec![
+            "0a54b431-2e4f-452d-9cae-9cee66c9a892",
+            "1a54b431-2e4f-452d-9cae-9cee66c9a892",
+            "item-1",
+            "Item-B",
+            "Zeta-2",
+        ];
+        for id in &ids {
+            db.put("m", "c", id, "{}").unwrap();
+        }
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let page = db
+                .scan("m", "c", seen.last().map(String::as_str), 1)
+                .unwrap();
+            let Some((id, _)) = page.into_iter().next() else {
+                break;
+            };
+            assert!(!seen.contains(&id), "{id} twice: {seen:?}");
+            seen.push(id);
+        }
+        seen.sort();
+        ids.sort();
+        assert_eq!(seen, ids);
+    }
+}
