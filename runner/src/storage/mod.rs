@@ -268,6 +268,30 @@ pub(crate) fn existing_index(
     }
 }
 
+/// The value of a set-based change must be JSON.
+pub(crate) fn check_json_value(value: &str) -> StoreResult<()> {
+    serde_json::from_str::<serde_json::Value>(value)
+        .map(|_| ())
+        .map_err(|e| StoreError::InvalidDocument(format!("value {value:?} is not JSON: {e}")))
+}
+
+/// An index's expressions, one per field (several for a compound index),
+/// each the backend's `extract` of the field, in `lower(...)` when
+/// case-insensitive.
+pub(crate) fn index_expressions(spec: &IndexSpec, extract: impl Fn(&str) -> String) -> String {
+    spec.field
+        .split(',')
+        .map(|field| {
+            if spec.case_insensitive {
+                format!("lower({})", extract(field))
+            } else {
+                extract(field)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Record ids: 1 to 255 characters.
 pub(crate) fn check_id(id: &str) -> StoreResult<()> {
     if id.is_empty() || id.len() > 255 {

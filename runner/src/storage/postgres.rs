@@ -730,20 +730,9 @@ fn path_array(field: &str) -> String {
     format!("'{{{}}}'", field.replace('.', ","))
 }
 
-/// One expression per field of the index, as FOLIO declares them.
+/// The index's expressions on `jsonb` paths, as FOLIO declares them.
 fn index_expression(spec: &IndexSpec) -> String {
-    spec.field
-        .split(',')
-        .map(|field| {
-            let extract = format!("({})", text_at(field));
-            if spec.case_insensitive {
-                format!("lower{extract}")
-            } else {
-                extract
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    index_expressions(spec, |field| format!("({})", text_at(field)))
 }
 
 impl TenantStore for PostgresStore {
@@ -1124,9 +1113,7 @@ impl TenantStore for PostgresStore {
             }
         };
         if let Some(value) = value {
-            serde_json::from_str::<serde_json::Value>(value).map_err(|e| {
-                StoreError::InvalidDocument(format!("value {value:?} is not JSON: {e}"))
-            })?;
+            check_json_value(value)?;
         }
         let changed = self
             .guarded(|client| match value {

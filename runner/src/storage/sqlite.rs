@@ -237,20 +237,11 @@ fn json_path(field: &str) -> String {
     format!("$.{field}")
 }
 
-/// One expression per field of the index (several for a compound index).
+/// The index's expressions on `json_extract`.
 fn index_expression(spec: &IndexSpec) -> String {
-    spec.field
-        .split(',')
-        .map(|field| {
-            let extract = format!("json_extract(doc, '{}')", json_path(field));
-            if spec.case_insensitive {
-                format!("lower({extract})")
-            } else {
-                extract
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    index_expressions(spec, |field| {
+        format!("json_extract(doc, '{}')", json_path(field))
+    })
 }
 
 impl TenantStore for SqliteStore {
@@ -610,9 +601,7 @@ impl TenantStore for SqliteStore {
             }
         };
         if let Some(value) = value {
-            serde_json::from_str::<serde_json::Value>(value).map_err(|e| {
-                StoreError::InvalidDocument(format!("value {value:?} is not JSON: {e}"))
-            })?;
+            check_json_value(value)?;
         }
         let changed = match value {
             Some(value) => self.conn.execute(&sql, [value]),
