@@ -183,7 +183,7 @@ fn user(n: u64) -> Value {
 
 /// A tenant database at mod-users 1.1.0 with `count` users of ~1 KB, made
 /// once per setup.
-fn users_at_1_1_0(setup: &Setup, count: u64) -> Result<PathBuf> {
+pub fn users_seed(setup: &Setup, count: u64) -> Result<PathBuf> {
     if let Some((seeded, path)) = setup.users_seed.get() {
         anyhow::ensure!(
             *seeded == count,
@@ -241,6 +241,8 @@ pub fn native_upgrade(path: &Path) -> Result<u64> {
 /// The native transform on any backend's store.
 pub fn native_upgrade_in(db: &mut dyn TenantStore) -> Result<u64> {
     db.begin()?;
+    // In the plugin's order: the index on the moved field goes first.
+    db.drop_index("mod-users", "users", "users-email")?;
     let mut after: Option<String> = None;
     let mut done = 0;
     loop {
@@ -254,7 +256,6 @@ pub fn native_upgrade_in(db: &mut dyn TenantStore) -> Result<u64> {
             done += 1;
         }
     }
-    db.drop_index("mod-users", "users", "users-email")?;
     let spec = graft::storage::IndexSpec {
         name: "users-contact-email".into(),
         field: "contact.email".into(),
@@ -307,7 +308,7 @@ pub fn b1_b6(
     sizes: &Sizes,
     plugin_rss: &dyn Fn(&Path) -> Option<u64>,
 ) -> Result<(Bench, Bench)> {
-    let seed = users_at_1_1_0(setup, sizes.users)?;
+    let seed = users_seed(setup, sizes.users)?;
     let (mut native, mut plugin, mut simulated) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..sizes.runs {
         let graft = tenant_copy(setup, &seed, &format!("b1-native-{run}"), "native")?;
@@ -398,14 +399,14 @@ pub fn b1_b6(
 /// B2: a set-based change through the host's primitive against the same
 /// single SQL UPDATE.
 pub fn b2(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
-    let seed = users_at_1_1_0(setup, sizes.users)?;
+    let seed = users_seed(setup, sizes.users)?;
     let (mut primitive, mut raw) = (Vec::new(), Vec::new());
     for run in 0..sizes.runs {
         let graft = tenant_copy(setup, &seed, &format!("b2-raw-{run}"), "raw")?;
         let conn = rusqlite::Connection::open(graft.tenants.path("raw"))?;
         let (elapsed, changed) = time(|| {
             conn.execute(
-                "UPDATE \"mod_users__users\" SET doc = json_set(doc, '$.status', json(?1)) WHERE json_type(doc, '$.status') IS NULL",
+                "UPDATE \"mod_users__users\" SET doc = jsonb_set(doc, '$.status', json(?1)) WHERE json_type(doc, '$.status') IS NULL",
                 ["\"active\""],
             )
         });

@@ -25,6 +25,36 @@ fn main() -> Result<()> {
         println!("{}", peak_rss().unwrap_or(0));
         return Ok(());
     }
+    // For profiling one leg of B1 on its own: `--b1-seed N PATH` writes a
+    // seeded tenant once, `--b1-native PATH` runs the native leg on a copy
+    // (the plugin leg is `--b1-rss PATH`).
+    if let Some(i) = args.iter().position(|a| a == "--b1-seed") {
+        let (Some(count), Some(path)) = (
+            args.get(i + 1).and_then(|n| n.parse().ok()),
+            args.get(i + 2),
+        ) else {
+            anyhow::bail!("usage: --b1-seed USERS PATH");
+        };
+        let setup = Setup::new()?;
+        std::fs::copy(graft_bench::users_seed(&setup, count)?, path)?;
+        return Ok(());
+    }
+    if let Some(seed) = args
+        .iter()
+        .position(|a| a == "--b1-native")
+        .and_then(|i| args.get(i + 1))
+    {
+        let copy = tempfile::NamedTempFile::new()?;
+        std::fs::copy(seed, copy.path())?;
+        let (started, cpu) = (std::time::Instant::now(), cpu_time());
+        let done = graft_bench::native_upgrade(copy.path())?;
+        println!(
+            "{done} users in {:.2?} ({:.2?} on the CPU)",
+            started.elapsed(),
+            cpu_time().saturating_sub(cpu)
+        );
+        return Ok(());
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
     // Overrides, for profiling one benchmark at a chosen size.
@@ -115,4 +145,13 @@ fn main() -> Result<()> {
     std::fs::write(&docs, text + &analysis)?;
     eprintln!("written to {}", docs.display());
     Ok(())
+}
+
+/// Time this process has spent on a CPU (from /proc/self/schedstat).
+fn cpu_time() -> std::time::Duration {
+    let nanos = std::fs::read_to_string("/proc/self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    std::time::Duration::from_nanos(nanos)
 }

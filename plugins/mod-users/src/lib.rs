@@ -187,18 +187,23 @@ fn upgrade_to_1_1_0() -> Result<()> {
     Ok(())
 }
 
+// The index on the field a rewrite moves is dropped before the rewrite (the
+// store would otherwise remove its entries one record at a time) and the new
+// one made after it (built once from all records). The step is one
+// transaction: if the rewrite fails, the dropped index comes back.
+
 fn upgrade_to_2_0_0() -> Result<()> {
-    rewrite_users(users::to_2_0_0)?;
     let users = users();
     users.drop_index(EMAIL_INDEX)?;
+    rewrite_users(users::to_2_0_0)?;
     users.create_index(IndexSpec::plain(CONTACT_EMAIL_INDEX, "contact.email"))?;
     Ok(())
 }
 
 fn rollback_2_0_0_to_1_1_0() -> Result<()> {
-    rewrite_users(users::to_1_1_0)?;
     let users = users();
     users.drop_index(CONTACT_EMAIL_INDEX)?;
+    rewrite_users(users::to_1_1_0)?;
     users.create_index(IndexSpec::plain(EMAIL_INDEX, "personal.email"))?;
     Ok(())
 }

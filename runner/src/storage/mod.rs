@@ -268,6 +268,24 @@ pub(crate) fn existing_index(
     }
 }
 
+/// A record's document must be one JSON object, strictly RFC 8259 (SQLite's
+/// own parser would also take JSON5, which PostgreSQL refuses: a plugin
+/// tested on one backend must not fail on the other). The error names the
+/// record and where the text goes wrong.
+pub(crate) fn check_document(id: &str, doc: &str) -> StoreResult<()> {
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(doc) {
+        return Err(StoreError::InvalidDocument(format!(
+            "record {id}: the document is not JSON: {e}"
+        )));
+    }
+    if !doc.trim_start().starts_with('{') {
+        return Err(StoreError::InvalidDocument(format!(
+            "record {id}: the document is not a JSON object"
+        )));
+    }
+    Ok(())
+}
+
 /// The value of a set-based change must be JSON.
 pub(crate) fn check_json_value(value: &str) -> StoreResult<()> {
     serde_json::from_str::<serde_json::Value>(value)
@@ -319,13 +337,13 @@ pub fn check_name(kind: &str, name: &str) -> StoreResult<()> {
     }
 }
 
-/// Checks a dotted field path such as `personal.email`.
 /// Checks an index field: a dotted path, or several joined by commas for
 /// a compound index (`code,statisticalCodeTypeId`).
 pub fn check_index_fields(fields: &str) -> StoreResult<()> {
     fields.split(',').try_for_each(check_field)
 }
 
+/// Checks a dotted field path such as `personal.email`.
 pub fn check_field(field: &str) -> StoreResult<()> {
     let ok = !field.is_empty()
         && field.split('.').all(|part| {

@@ -1,8 +1,11 @@
 //! The embedded default backend: one SQLite database file per tenant.
 //!
-//! A collection is a table `(id TEXT PRIMARY KEY, doc TEXT)` whose `doc` must
-//! be a JSON object (a CHECK constraint, so even the runner cannot store
-//! anything else); indexes are expression indexes on `json_extract`.
+//! A collection is a table `(id TEXT PRIMARY KEY, doc BLOB)` whose `doc` is
+//! SQLite's binary JSON (JSONB, SQLite 3.45+) and must be an object (a CHECK
+//! constraint, so even the runner cannot store anything else); indexes are
+//! expression indexes on `json_extract`. Documents are parsed once, when
+//! written (`jsonb(?)`); the CHECK and every index read the binary form
+//! without parsing text again, and reads render text (`json(doc)`).
 //! The runner's metadata lives in `graft_*` tables of the same file, so it
 //! commits and rolls back with the data it describes.
 
@@ -146,11 +149,68 @@ impl SqliteStore {
                 "ALTER TABLE graft_changes ADD COLUMN digest TEXT NOT NULL DEFAULT ''",
             )?;
         }
-        Ok(SqliteStore {
+        let mut store = SqliteStore {
             conn,
             tenant: tenant.to_string(),
             tables: HashMap::new(),
-        })
+        };
+        store.convert_text_tables().map_err(|e| {
+            anyhow::anyhow!("cannot convert the collections of tenant {tenant} to JSONB: {e}")
+        })?;
+        Ok(store)
+    }
+
+    /// Collections made before documents were stored as JSONB hold JSON
+    /// text: rebuild them, once, in one transaction (a failure leaves them
+    /// as they were). Their indexes are made again from `graft_indexes`.
+    fn convert_text_tables(&mut self) -> StoreResult<()> {
+        let text_tables: Vec<(String, String, String)> = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT c.module, c.collection, c.table_name FROM graft_collections c
+                     WHERE (SELECT type FROM pragma_table_info(c.table_name) WHERE name = 'doc') = 'TEXT'",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        if text_tables.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            tenant = %self.tenant,
+            collections = text_tables.len(),
+            "storing documents as JSONB (once per tenant database)"
+        );
+        self.begin()?;
+        let converted = text_tables
+            .iter()
+            .try_for_each(|(module, collection, table)| {
+                let new = format!("{table}__jsonb");
+                self.conn
+                    .execute_batch(&format!(
+                        "{};
+                     INSERT INTO \"{new}\" (id, doc) SELECT id, jsonb(doc) FROM \"{table}\";
+                     DROP TABLE \"{table}\";
+                     ALTER TABLE \"{new}\" RENAME TO \"{table}\";",
+                        create_table_sql(&new)
+                    ))
+                    .map_err(backend)?;
+                for spec in self.list_indexes(module, collection)? {
+                    self.create_index_sql(table, collection, &spec)?;
+                }
+                Ok(())
+            });
+        match converted {
+            Ok(()) => self.commit(),
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
     }
 
     fn table(&mut self, module: &str, collection: &str) -> StoreResult<String> {
@@ -176,6 +236,56 @@ impl SqliteStore {
             self.tables.insert(key, table.clone());
         }
         Ok(table)
+    }
+
+    /// Create the index itself (not its `graft_indexes` row); returns its
+    /// SQL name.
+    fn create_index_sql(
+        &mut self,
+        table: &str,
+        collection: &str,
+        spec: &IndexSpec,
+    ) -> StoreResult<String> {
+        let sql_name = sql_ident(&["ix", table, &spec.name]);
+        let unique = if spec.unique { "UNIQUE " } else { "" };
+        let created = self.conn.execute_batch(&format!(
+            "CREATE {unique}INDEX \"{sql_name}\" ON \"{table}\" ({})",
+            index_expression(spec)
+        ));
+        match created {
+            Ok(()) => Ok(sql_name),
+            // SQLite names the table's columns, not the index, when existing rows collide.
+            Err(rusqlite::Error::SqliteFailure(code, _))
+                if code.code == ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::UniqueViolation {
+                    collection: collection.to_string(),
+                    index: spec.name.clone(),
+                    record_id: String::new(),
+                })
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// Insert a record whose id and document were checked, unless the id
+    /// exists; true if inserted.
+    fn insert_new(
+        &mut self,
+        table: &str,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+    ) -> StoreResult<bool> {
+        let inserted = self
+            .conn
+            .prepare_cached(&format!(
+                "INSERT INTO \"{table}\" (id, doc) VALUES (?1, jsonb(?2)) ON CONFLICT (id) DO NOTHING"
+            ))
+            .and_then(|mut stmt| stmt.execute(params![id, doc]))
+            .map_err(|e| self.write_error(e, module, collection, id))?;
+        Ok(inserted == 1)
     }
 
     /// Map a failed write to the contract's error, naming the index by the
@@ -230,6 +340,18 @@ fn sql_ident(parts: &[&str]) -> String {
         .map(|p| p.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
         .collect::<Vec<_>>()
         .join("__")
+}
+
+/// A collection's table. `doc` is always written through `jsonb(?)`, which
+/// parses JSON text and fails on anything else, so the CHECK needs only to
+/// look at the (binary) root's type.
+fn create_table_sql(table: &str) -> String {
+    format!(
+        "CREATE TABLE \"{table}\" (
+            id TEXT PRIMARY KEY NOT NULL,
+            doc BLOB NOT NULL CHECK (json_type(doc) = 'object')
+        )"
+    )
 }
 
 /// `personal.email` -> `$.personal.email` (the path was checked by `check_field`).
@@ -299,12 +421,7 @@ impl TenantStore for SqliteStore {
             table = format!("{base}_{n}");
         }
         self.conn
-            .execute_batch(&format!(
-                "CREATE TABLE \"{table}\" (
-                    id TEXT PRIMARY KEY NOT NULL,
-                    doc TEXT NOT NULL CHECK (json_valid(doc) AND json_type(doc) = 'object')
-                )"
-            ))
+            .execute_batch(&create_table_sql(&table))
             .map_err(backend)?;
         self.conn
             .execute(
@@ -370,25 +487,7 @@ impl TenantStore for SqliteStore {
         if let Some(created) = existing_index(self, module, collection, spec)? {
             return Ok(created);
         }
-        let sql_name = sql_ident(&["ix", &table, &spec.name]);
-        let unique = if spec.unique { "UNIQUE " } else { "" };
-        let created = self.conn.execute_batch(&format!(
-            "CREATE {unique}INDEX \"{sql_name}\" ON \"{table}\" ({})",
-            index_expression(spec)
-        ));
-        if let Err(e) = created {
-            // SQLite names the table's columns, not the index, when existing rows collide.
-            if let rusqlite::Error::SqliteFailure(code, _) = &e {
-                if code.code == ErrorCode::ConstraintViolation {
-                    return Err(StoreError::UniqueViolation {
-                        collection: collection.to_string(),
-                        index: spec.name.clone(),
-                        record_id: String::new(),
-                    });
-                }
-            }
-            return Err(backend(e));
-        }
+        let sql_name = self.create_index_sql(&table, collection, spec)?;
         self.conn
             .execute(
                 "INSERT INTO graft_indexes (module, collection, name, field, is_unique, case_insensitive, sql_name)
@@ -451,7 +550,7 @@ impl TenantStore for SqliteStore {
         let table = self.table(module, collection)?;
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("SELECT doc FROM \"{table}\" WHERE id = ?1"))
+            .prepare_cached(&format!("SELECT json(doc) FROM \"{table}\" WHERE id = ?1"))
             .map_err(backend)?;
         stmt.query_row([id], |row| row.get(0))
             .optional()
@@ -466,20 +565,22 @@ impl TenantStore for SqliteStore {
         doc: &str,
     ) -> StoreResult<WriteEffect> {
         check_id(id)?;
+        check_document(id, doc)?;
         let table = self.table(module, collection)?;
         // An update first: a migration mostly rewrites records that exist,
-        // and this way that costs one statement.
+        // and this way that costs one statement. Documents are compared in
+        // their binary form: one that differs only in spacing is unchanged.
         let updated = self
             .conn
             .prepare_cached(&format!(
-                "UPDATE \"{table}\" SET doc = ?2 WHERE id = ?1 AND doc IS NOT ?2"
+                "UPDATE \"{table}\" SET doc = jsonb(?2) WHERE id = ?1 AND doc IS NOT jsonb(?2)"
             ))
             .and_then(|mut stmt| stmt.execute(params![id, doc]))
             .map_err(|e| self.write_error(e, module, collection, id))?;
         if updated == 1 {
             return Ok(WriteEffect::Replaced);
         }
-        if self.insert_if_absent(module, collection, id, doc)? {
+        if self.insert_new(&table, module, collection, id, doc)? {
             Ok(WriteEffect::Inserted)
         } else {
             Ok(WriteEffect::Unchanged)
@@ -494,15 +595,9 @@ impl TenantStore for SqliteStore {
         doc: &str,
     ) -> StoreResult<bool> {
         check_id(id)?;
+        check_document(id, doc)?;
         let table = self.table(module, collection)?;
-        let inserted = self
-            .conn
-            .prepare_cached(&format!(
-                "INSERT INTO \"{table}\" (id, doc) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING"
-            ))
-            .and_then(|mut stmt| stmt.execute(params![id, doc]))
-            .map_err(|e| self.write_error(e, module, collection, id))?;
-        Ok(inserted == 1)
+        self.insert_new(&table, module, collection, id, doc)
     }
 
     fn delete(&mut self, module: &str, collection: &str, id: &str) -> StoreResult<bool> {
@@ -527,10 +622,10 @@ impl TenantStore for SqliteStore {
         // the primary key, and every page would scan and sort the table.
         let mut stmt = match after {
             Some(_) => self.conn.prepare_cached(&format!(
-                "SELECT id, doc FROM \"{table}\" WHERE id > ?1 ORDER BY id LIMIT ?2"
+                "SELECT id, json(doc) FROM \"{table}\" WHERE id > ?1 ORDER BY id LIMIT ?2"
             )),
             None => self.conn.prepare_cached(&format!(
-                "SELECT id, doc FROM \"{table}\" ORDER BY id LIMIT ?1"
+                "SELECT id, json(doc) FROM \"{table}\" ORDER BY id LIMIT ?1"
             )),
         }
         .map_err(backend)?;
@@ -564,7 +659,7 @@ impl TenantStore for SqliteStore {
                 check_field(field)?;
                 let path = json_path(field);
                 (
-                    format!("UPDATE \"{table}\" SET doc = json_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL"),
+                    format!("UPDATE \"{table}\" SET doc = jsonb_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL"),
                     Some(value),
                 )
             }
@@ -573,8 +668,8 @@ impl TenantStore for SqliteStore {
                 let path = json_path(field);
                 (
                     format!(
-                        "UPDATE \"{table}\" SET doc = json_set(doc, '{path}', json(?1))
-                         WHERE doc IS NOT json_set(doc, '{path}', json(?1))"
+                        "UPDATE \"{table}\" SET doc = jsonb_set(doc, '{path}', json(?1))
+                         WHERE doc IS NOT jsonb_set(doc, '{path}', json(?1))"
                     ),
                     Some(value),
                 )
@@ -583,7 +678,7 @@ impl TenantStore for SqliteStore {
                 check_field(field)?;
                 let path = json_path(field);
                 (
-                    format!("UPDATE \"{table}\" SET doc = json_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL"),
+                    format!("UPDATE \"{table}\" SET doc = jsonb_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL"),
                     None,
                 )
             }
@@ -593,7 +688,7 @@ impl TenantStore for SqliteStore {
                 let (from, to) = (json_path(from), json_path(to));
                 (
                     format!(
-                        "UPDATE \"{table}\" SET doc = json_remove(json_set(doc, '{to}', doc -> '{from}'), '{from}')
+                        "UPDATE \"{table}\" SET doc = jsonb_remove(jsonb_set(doc, '{to}', doc -> '{from}'), '{from}')
                          WHERE json_type(doc, '{from}') IS NOT NULL"
                     ),
                     None,

@@ -22,7 +22,15 @@ fn stores() -> Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> {
 fn documents_must_be_json_objects() {
     for (_guard, mut db) in stores() {
         db.create_collection("m", "c").unwrap();
-        for bad in ["[1]", "not json", "\"text\""] {
+        // JSON5 too: SQLite's parser would take it, PostgreSQL's would not.
+        for bad in [
+            "[1]",
+            "not json",
+            "\"text\"",
+            "{a:1}",
+            "{\"a\":1,}",
+            "{\"a\":1} x",
+        ] {
             let error = db.put("m", "c", "r1", bad).unwrap_err();
             assert!(
                 matches!(error, StoreError::InvalidDocument(_)),
@@ -41,6 +49,9 @@ fn documents_must_be_json_objects() {
             db.put("m", "c", "r1", r#"{"a":2}"#).unwrap(),
             WriteEffect::Replaced
         );
+        let error = db.insert_if_absent("m", "c", "r2", "{a:1}").unwrap_err();
+        assert!(error.to_string().contains("record r2"), "{error}");
+        assert_eq!(db.get("m", "c", "r2").unwrap(), None);
     }
 }
 
@@ -280,4 +291,67 @@ fn paging_one_record_at_a_time_sees_every_record_once() {
         ids.sort();
         assert_eq!(seen, ids);
     }
+}
+
+/// Tenant databases made before documents were JSONB (a `doc TEXT`
+/// column) are converted when opened, records and indexes kept.
+#[test]
+fn sqlite_text_collections_are_converted_on_open() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("t.sqlite");
+    {
+        let mut db = SqliteStore::create(&path, "t").unwrap();
+        db.create_collection("m", "c").unwrap();
+        let spec = IndexSpec {
+            name: "c-code".into(),
+            field: "code".into(),
+            unique: true,
+            case_insensitive: true,
+        };
+        db.create_index("m", "c", &spec).unwrap();
+        db.put("m", "c", "a", r#"{"code":"X","n":{"deep":[1,2]}}"#)
+            .unwrap();
+        db.put("m", "c", "b", r#"{"code":"Y"}"#).unwrap();
+    }
+    // Rebuild the table as the earlier release made it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE old (id TEXT PRIMARY KEY NOT NULL,
+             doc TEXT NOT NULL CHECK (json_valid(doc) AND json_type(doc) = 'object'));
+         INSERT INTO old SELECT id, json(doc) FROM m__c;
+         DROP TABLE m__c;
+         ALTER TABLE old RENAME TO m__c;
+         CREATE UNIQUE INDEX ix__m__c__c_code ON m__c (lower(json_extract(doc, '$.code')));",
+    )
+    .unwrap();
+    drop(conn);
+
+    let mut db = SqliteStore::open(&path, "t").unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&db.get("m", "c", "a").unwrap().unwrap()).unwrap();
+    assert_eq!(doc, serde_json::json!({"code": "X", "n": {"deep": [1, 2]}}));
+    assert_eq!(db.count("m", "c").unwrap(), 2);
+    assert_eq!(db.list_indexes("m", "c").unwrap().len(), 1);
+    assert!(matches!(
+        db.put("m", "c", "z", r#"{"code":"x"}"#),
+        Err(StoreError::UniqueViolation { .. })
+    ));
+    drop(db);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let kind: String = conn
+        .query_row(
+            "SELECT type FROM pragma_table_info('m__c') WHERE name = 'doc'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(kind, "BLOB");
+    let indexes: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'm__c' AND sql IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 1);
 }
