@@ -286,7 +286,10 @@ pub fn plugin_upgrade(graft: &Graft, tenant: &str, simulate: bool) -> Result<u64
 /// Compile the plugins before timing: compilation is B3's business.
 pub fn warm(graft: &Graft) -> Result<()> {
     for name in ["mod-users-1.1.0", "mod-users-2.0.0"] {
-        graft.host.load(&graft.catalog.find(&id(name))?)?;
+        let package = graft.catalog.find(&id(name))?;
+        graft
+            .host
+            .load(&package, &graft.limits.for_module(&package.limits))?;
     }
     Ok(())
 }
@@ -462,16 +465,18 @@ pub fn b3(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
         let host = graft::host::Host::new(graft::host::HostConfig {
             cache_dir: Some(cache.clone()),
             max_wasm_stack: 1 << 20,
+            count_fuel: false,
         })?;
-        let (elapsed, plugin) = time(|| host.load(&package));
+        let (elapsed, plugin) = time(|| host.load(&package, &Limits::default()));
         plugin?;
         compile.push(elapsed);
         // A new host (a new process, in effect) finds the compiled code on disk.
         let host = graft::host::Host::new(graft::host::HostConfig {
             cache_dir: Some(cache.clone()),
             max_wasm_stack: 1 << 20,
+            count_fuel: false,
         })?;
-        let (elapsed, plugin) = time(|| host.load(&package));
+        let (elapsed, plugin) = time(|| host.load(&package, &Limits::default()));
         let plugin = plugin?;
         cached.push(elapsed);
         let calls = 200;

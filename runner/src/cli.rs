@@ -832,7 +832,9 @@ pub fn progress_bars() -> ProgressFactory {
 }
 
 fn validate(cli: &Cli, args: &ValidateArgs) -> Result<ExitCode> {
-    let graft = open(cli)?;
+    let mut graft = open(cli)?;
+    // The report gives every step's instructions, limited or not.
+    graft.host.count_fuel();
     let validator = graft::validate::Validator {
         host: &graft.host,
         limits: &graft.limits,

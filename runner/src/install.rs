@@ -469,10 +469,9 @@ impl Installer<'_> {
 
     /// Load a plugin and check that it says it is what its descriptor says.
     fn load_checked(&self, package: &Package) -> Result<(Plugin, wit::Description)> {
-        let plugin = self.host.load(package)?;
-        let described = self
-            .host
-            .describe(&plugin, &self.limits.for_module(&package.limits))?;
+        let limits = self.limits.for_module(&package.limits);
+        let plugin = self.host.load(package, &limits)?;
+        let described = self.host.describe(&plugin, &limits)?;
         package.check_description(&described.module_name, &described.release)?;
         Ok((plugin, described))
     }

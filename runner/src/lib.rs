@@ -62,6 +62,7 @@ impl Graft {
         let host = host::Host::new(host::HostConfig {
             cache_dir: Some(data_dir.join("cache")),
             max_wasm_stack,
+            count_fuel: false,
         })?;
         Ok(Graft {
             data_dir: data_dir.to_path_buf(),

@@ -282,3 +282,42 @@ fn no_environment_no_network_no_host_file_system() {
     assert!(message.contains("dns=refused"), "{message}");
     assert!(message.contains("root=Err"), "{message}");
 }
+
+/// Counting instructions is compiled into a plugin's code and slows it down,
+/// so only calls with a fuel limit, or a host told to count (validate),
+/// count them; the others still have their deadline.
+#[test]
+fn instructions_are_counted_where_limited_or_asked_for() {
+    let fuel_of = |runner: &TestRunner| -> Vec<Option<u64>> {
+        runner.tenant("t1");
+        let report = runner.install_ok("t1", &["mod-users-1.1.0"], &InstallOptions::default());
+        report.modules[0]
+            .steps
+            .iter()
+            .map(|s| s.usage.fuel)
+            .collect()
+    };
+    let sample = graft_sample_modules::sample_modules_dir();
+    let plain = fuel_of(&TestRunner::new(sample));
+    assert!(!plain.is_empty());
+    assert!(plain.iter().all(Option::is_none), "{plain:?}");
+
+    let limits = graft::Limits {
+        fuel: Some(u64::MAX / 2),
+        ..graft::Limits::default()
+    };
+    let limited = fuel_of(&TestRunner::with_limits(sample, limits));
+    assert!(
+        limited.iter().all(|f| f.is_some_and(|f| f > 0)),
+        "{limited:?}"
+    );
+
+    let mut counting = TestRunner::new(sample);
+    counting.graft.host.count_fuel();
+    let counted = fuel_of(&counting);
+    assert_eq!(counted.len(), limited.len());
+    assert!(
+        counted.iter().all(|f| f.is_some_and(|f| f > 0)),
+        "{counted:?}"
+    );
+}

@@ -51,9 +51,13 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct HostConfig {
     /// Where compiled components are kept between runs; `None`: no cache.
     pub cache_dir: Option<PathBuf>,
-    /// Native stack a plugin may use. One engine serves all plugins, so this
+    /// Native stack a plugin may use. The engines serve all plugins, so this
     /// one is the operator's, not per module.
     pub max_wasm_stack: usize,
+    /// Count every call's instructions (fuel), limited or not, as `graft
+    /// validate` does to report them; otherwise only calls with a fuel
+    /// limit are counted.
+    pub count_fuel: bool,
 }
 
 impl Default for HostConfig {
@@ -61,17 +65,57 @@ impl Default for HostConfig {
         HostConfig {
             cache_dir: None,
             max_wasm_stack: 1 << 20,
+            count_fuel: false,
         }
     }
 }
 
-pub struct Host {
+/// An engine and the contract's imports linked for it.
+struct Runtime {
     engine: Engine,
     linker: Linker<StepState>,
+}
+
+impl Runtime {
+    fn new(config: &HostConfig, metered: bool) -> Result<Runtime> {
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            // A sync host: the async machinery only costs time per call.
+            .concurrency_support(false)
+            .epoch_interruption(true)
+            .consume_fuel(metered)
+            .max_wasm_stack(config.max_wasm_stack);
+        let engine = Engine::new(&wasm).map_err(|e| anyhow!("cannot set up wasmtime: {e}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state)?;
+        Ok(Runtime { engine, linker })
+    }
+
+    /// Names this engine's compiled code: the compatibility hash wasmtime
+    /// defines (it covers the wasmtime version and settings such as fuel).
+    fn key(&self) -> String {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+}
+
+pub struct Host {
+    /// Two engines, since counting instructions is compiled into the code
+    /// and costs about a tenth of a rewrite's time (docs/benchmarks.md):
+    /// calls are metered only when their limits have fuel (or the host
+    /// counts all, `HostConfig::count_fuel`). Both have epoch deadlines.
+    plain: Runtime,
+    metered: Runtime,
+    count_fuel: bool,
     cache_dir: Option<PathBuf>,
     /// Plugins already compiled and linked in this process, by the sha256 of
-    /// their bytes: every tenant after the first only instantiates.
-    linked: Mutex<HashMap<String, bindings::PluginPre<StepState>>>,
+    /// their bytes and whether metered: every tenant after the first only
+    /// instantiates.
+    linked: Mutex<HashMap<(String, bool), bindings::PluginPre<StepState>>>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -86,6 +130,8 @@ pub struct Plugin {
     pub package: Package,
     pub sha256: String,
     pre: bindings::PluginPre<StepState>,
+    /// Compiled with instruction counting (fuel).
+    metered: bool,
 }
 
 /// Why a call did not succeed.
@@ -147,8 +193,9 @@ impl std::fmt::Display for CallFailure {
 #[derive(Debug, Default, Clone, Copy, Serialize)]
 pub struct Usage {
     pub duration_ms: u64,
-    /// Instructions (wasmtime fuel) used, counted whether or not limited;
-    /// `None` where no plugin ran.
+    /// Instructions (wasmtime fuel) used, where counted: calls with a fuel
+    /// limit, or every call of a host that counts (`graft validate`);
+    /// `None` otherwise, and where no plugin ran.
     pub fuel: Option<u64>,
     pub peak_memory_bytes: u64,
 }
@@ -177,28 +224,21 @@ pub struct CallSetup {
 
 impl Host {
     pub fn new(config: HostConfig) -> Result<Host> {
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            // A sync host: the async machinery only costs time per call.
-            .concurrency_support(false)
-            .epoch_interruption(true)
-            .consume_fuel(true)
-            .max_wasm_stack(config.max_wasm_stack);
-        let engine = Engine::new(&wasm).map_err(|e| anyhow!("cannot set up wasmtime: {e}"))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        bindings::Plugin::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state)?;
+        let plain = Runtime::new(&config, false)?;
+        let metered = Runtime::new(&config, true)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        let weak = engine.weak();
+        let engines = [plain.engine.weak(), metered.engine.weak()];
         let stop = ticker_stop.clone();
         std::thread::Builder::new()
             .name("graft-epoch".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+                    for weak in &engines {
+                        match weak.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => return,
+                        }
                     }
                 }
             })
@@ -208,32 +248,43 @@ impl Host {
                 .with_context(|| format!("{}: cannot create the plugin cache", dir.display()))?;
         }
         Ok(Host {
-            engine,
-            linker,
+            plain,
+            metered,
+            count_fuel: config.count_fuel,
             cache_dir: config.cache_dir,
             linked: Mutex::new(HashMap::new()),
             ticker_stop,
         })
     }
 
-    /// Load a package's plugin: check it is a component for this contract,
-    /// compile it (or load the cached compilation) and link it.
-    pub fn load(&self, package: &Package) -> Result<Plugin> {
+    /// Count every call's instructions from now on (see `HostConfig::count_fuel`).
+    pub fn count_fuel(&mut self) {
+        self.count_fuel = true;
+    }
+
+    /// Load a package's plugin for calls under `limits`: check it is a
+    /// component for this contract, compile it (or load the cached
+    /// compilation) and link it.
+    pub fn load(&self, package: &Package, limits: &Limits) -> Result<Plugin> {
+        let metered = self.count_fuel || limits.fuel.is_some();
+        let runtime = self.runtime(metered);
         let path = &package.plugin;
         let bytes = std::fs::read(path)
             .with_context(|| format!("{}: cannot read the plugin", path.display()))?;
         check_header(path, &bytes)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        if let Some(pre) = self.linked.lock().unwrap().get(&sha256) {
+        let key = (sha256, metered);
+        if let Some(pre) = self.linked.lock().unwrap().get(&key) {
             return Ok(Plugin {
                 package: package.clone(),
-                sha256,
+                sha256: key.0,
                 pre: pre.clone(),
+                metered,
             });
         }
-        let component = self.compile(path, &bytes, &sha256)?;
-        check_contract(&self.engine, path, &component)?;
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+        let component = self.compile(runtime, path, &bytes, &key.0)?;
+        check_contract(&runtime.engine, path, &component)?;
+        let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
             anyhow!(
                 "{}: the plugin needs imports this runner does not provide: {e}",
                 path.display()
@@ -241,27 +292,39 @@ impl Host {
         })?;
         let pre = bindings::PluginPre::new(instance_pre)
             .map_err(|e| anyhow!("{}: not a Graft plugin for {CONTRACT}: {e}", path.display()))?;
-        self.linked
-            .lock()
-            .unwrap()
-            .insert(sha256.clone(), pre.clone());
+        self.linked.lock().unwrap().insert(key.clone(), pre.clone());
         Ok(Plugin {
             package: package.clone(),
-            sha256,
+            sha256: key.0,
             pre,
+            metered,
         })
     }
 
-    fn compile(&self, path: &Path, bytes: &[u8], sha256: &str) -> Result<Component> {
+    fn runtime(&self, metered: bool) -> &Runtime {
+        if metered {
+            &self.metered
+        } else {
+            &self.plain
+        }
+    }
+
+    fn compile(
+        &self,
+        runtime: &Runtime,
+        path: &Path,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<Component> {
         let cached = self
             .cache_dir
             .as_ref()
-            .map(|dir| dir.join(format!("{sha256}-{}.cwasm", self.engine_key())));
+            .map(|dir| dir.join(format!("{sha256}-{}.cwasm", runtime.key())));
         if let Some(cached) = cached.as_ref().filter(|p| p.exists()) {
             // SAFETY: the file was written by `Component::serialize` of an
             // engine with the same compatibility hash (part of its name), in
             // a cache directory only this runner writes.
-            match unsafe { Component::deserialize_file(&self.engine, cached) } {
+            match unsafe { Component::deserialize_file(&runtime.engine, cached) } {
                 Ok(component) => return Ok(component),
                 Err(e) => tracing::warn!(
                     "{}: ignoring unusable cached compilation: {e}",
@@ -269,7 +332,7 @@ impl Host {
                 ),
             }
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| {
+        let component = Component::new(&runtime.engine, bytes).map_err(|e| {
             anyhow!(
                 "{}: not a valid WebAssembly component: {e:#}",
                 path.display()
@@ -291,16 +354,6 @@ impl Host {
             }
         }
         Ok(component)
-    }
-
-    /// Names this engine's compiled code: the compatibility hash wasmtime
-    /// defines, plus the wasmtime version.
-    fn engine_key(&self) -> String {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
-        format!("{:016x}", hasher.finish())
     }
 
     /// Run one call of a plugin in a fresh store.
@@ -352,28 +405,35 @@ impl Host {
         if let Some(db) = state.store.as_deref_mut() {
             db.set_deadline(Some(deadline));
         }
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&self.runtime(plugin.metered).engine, state);
         store.limiter(|state| &mut state.limiter);
         let fuel = limits.fuel.unwrap_or(u64::MAX);
+        let metering = match (plugin.metered, limits.fuel) {
+            (true, _) => store
+                .set_fuel(fuel)
+                .map_err(|e| host_failure(e.to_string())),
+            (false, None) => Ok(()),
+            (false, Some(_)) => Err(host_failure(format!(
+                "{}: loaded without instruction counting, called with a fuel limit",
+                plugin.package.plugin.display()
+            ))),
+        };
         let result = match preopen_error {
             Some(message) => Err(host_failure(message)),
-            None => store
-                .set_fuel(fuel)
-                .map_err(|e| host_failure(e.to_string()))
-                .and_then(|()| {
-                    store.set_epoch_deadline(deadline_ticks(limits.deadline));
-                    let instance = plugin
-                        .pre
-                        .instantiate(&mut store)
-                        .map_err(|e| host_failure(format!("cannot instantiate the plugin: {e}")))?;
-                    match f(&instance, &mut store) {
-                        Ok(Ok(value)) => Ok(value),
-                        Ok(Err(failure)) => Err(plugin_failure(failure)),
-                        Err(error) => Err(classify_trap(&error, store.data(), &limits)),
-                    }
-                }),
+            None => metering.and_then(|()| {
+                store.set_epoch_deadline(deadline_ticks(limits.deadline));
+                let instance = plugin
+                    .pre
+                    .instantiate(&mut store)
+                    .map_err(|e| host_failure(format!("cannot instantiate the plugin: {e}")))?;
+                match f(&instance, &mut store) {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(failure)) => Err(plugin_failure(failure)),
+                    Err(error) => Err(classify_trap(&error, store.data(), &limits)),
+                }
+            }),
         };
-        let fuel_used = Some(fuel - store.get_fuel().unwrap_or(0));
+        let fuel_used = plugin.metered.then(|| fuel - store.get_fuel().unwrap_or(0));
         let mut state = store.into_data();
         if let Some(db) = state.store.as_deref_mut() {
             db.set_deadline(None);

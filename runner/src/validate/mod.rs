@@ -248,7 +248,7 @@ impl Validator<'_> {
         let limits = self.limits.for_module(&package.limits);
         let plugin = match self
             .host
-            .load(&package)
+            .load(&package, &limits)
             .and_then(|plugin| self.host.instantiate(&plugin, &limits).map(|()| plugin))
         {
             Ok(plugin) => {
