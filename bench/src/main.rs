@@ -49,9 +49,11 @@ fn main() -> Result<()> {
         let (started, cpu) = (std::time::Instant::now(), cpu_time());
         let done = graft_bench::native_upgrade(copy.path())?;
         println!(
-            "{done} users in {:.2?} ({:.2?} on the CPU)",
+            "{} users in {:.2?} ({:.2?} on the CPU, {:.2?} in JSON)",
+            done.records,
             started.elapsed(),
-            cpu_time().saturating_sub(cpu)
+            cpu_time().saturating_sub(cpu),
+            done.json
         );
         return Ok(());
     }
