@@ -734,23 +734,17 @@ fn show(d: Duration) -> String {
     }
 }
 
-/// B1 and B4 on PostgreSQL, on a server the bench may create databases on
-/// (`--postgres URL`). B1: `users` users, native and plugin on copies of
-/// one seeded database; B4: `tenants` tenants in one database.
-pub fn postgres_benches(
-    setup: &Setup,
-    server: &str,
-    users: u64,
-    tenants: usize,
-    runs: usize,
-) -> Result<Vec<Bench>> {
-    use graft::storage::postgres::ScratchDatabase;
-    use graft::tenants::Database;
-    let in_db = |graft: Graft, db: &ScratchDatabase| {
-        graft.with_database(Database::Postgres(db.url.clone()))
-    };
+/// A runner whose tenants live in the database `db` made on the server.
+fn in_db(graft: Graft, db: &graft::storage::postgres::ScratchDatabase) -> Graft {
+    graft.with_database(graft::tenants::Database::Postgres(db.url.clone()))
+}
 
-    // B1: seed once, then copy the database for each leg of each run.
+/// B1 on PostgreSQL, on a server the bench may create databases on
+/// (`--postgres URL`): `users` users, native and plugin on copies of one
+/// seeded database.
+pub fn b1_pg(setup: &Setup, server: &str, users: u64, runs: usize) -> Result<Bench> {
+    use graft::storage::postgres::ScratchDatabase;
+    // Seed once, then copy the database for each leg of each run.
     let seed = ScratchDatabase::create(server)?;
     {
         let graft = in_db(setup.graft("pg-b1-seed")?, &seed);
@@ -782,7 +776,7 @@ pub fn postgres_benches(
     }
     drop(seed);
     let (native, plugin) = (median(native), median(plugin));
-    let b1 = Bench {
+    Ok(Bench {
         id: "B1-PG",
         what: format!("B1 on PostgreSQL: upgrade {users} users, mod-users 1.1.0 -> 2.0.0"),
         rows: vec![
@@ -806,9 +800,13 @@ pub fn postgres_benches(
             users as f64 / plugin.as_secs_f64(),
             users as f64 / native.as_secs_f64()
         )],
-    };
+    })
+}
 
-    // B4: tenants with three modules each, all up to date.
+/// B4 on PostgreSQL: `tenants` tenants with three modules each, all up to
+/// date, in one database.
+pub fn b4_pg(setup: &Setup, server: &str, tenants: usize, runs: usize) -> Result<Bench> {
+    use graft::storage::postgres::ScratchDatabase;
     let db = ScratchDatabase::create(server)?;
     let graft = in_db(setup.graft("pg-b4")?, &db);
     let names: Vec<String> = (0..tenants).map(|n| format!("t{n:04}")).collect();
@@ -840,13 +838,12 @@ pub fn postgres_benches(
     }
     let whole = median(whole);
     let scaled = whole.as_secs_f64() * 1000.0 / tenants as f64;
-    let b4 = Bench {
+    Ok(Bench {
         id: "B4-PG",
         what: format!("B4 on PostgreSQL: {tenants} tenants x 3 modules in one database, everything up to date (`--parallel 2`)"),
         rows: vec![Row { label: "whole run".into(), median: whole, baseline: None, units: Some((tenants as u64, "tenants")) }],
         target: "1,000 tenants <= 10 s".into(),
         met: Some(scaled <= 10.0),
         notes: vec![format!("per 1,000 tenants: {scaled:.1} s")],
-    };
-    Ok(vec![b1, b4])
+    })
 }

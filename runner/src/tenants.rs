@@ -5,6 +5,7 @@
 //! - PostgreSQL: one database for all tenants, in FOLIO's layout (see
 //!   `storage::postgres`), held by an advisory lock.
 
+use crate::storage::pool::Connection;
 use crate::storage::{PostgresStore, SqliteStore, TenantStore};
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -193,8 +194,27 @@ pub fn check_tenant_id(tenant: &str) -> Result<()> {
 /// process ends, however it ends.
 pub enum TenantLock {
     File(std::fs::File),
-    /// The connection holding the advisory lock; closing it releases it.
-    Postgres(Box<postgres::Client>),
+    Postgres(AdvisoryLock),
+}
+
+/// A tenant's advisory lock and the connection holding it (a connection of
+/// the pool: unlocked and given back when dropped; closed, which releases
+/// the lock too, if the unlock fails).
+pub struct AdvisoryLock {
+    connection: Connection,
+    key: i64,
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        let unlocked = self
+            .connection
+            .query_one("SELECT pg_advisory_unlock($1)", &[&self.key])
+            .map(|row| row.get::<_, bool>(0));
+        if !matches!(unlocked, Ok(true)) {
+            self.connection.discard();
+        }
+    }
 }
 
 /// The advisory lock key of a tenant: 64 bits of a hash of its id.
@@ -206,7 +226,7 @@ fn lock_key(tenant: &str) -> i64 {
 }
 
 fn lock_in_postgres(url: &str, tenant: &str) -> Result<TenantLock> {
-    let mut client = crate::storage::postgres::connect(url)?;
+    let mut client = Connection::get(url)?;
     let key = lock_key(tenant);
     let locked: bool = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&key])?
@@ -228,5 +248,8 @@ fn lock_in_postgres(url: &str, tenant: &str) -> Result<TenantLock> {
             holder.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
         );
     }
-    Ok(TenantLock::Postgres(Box::new(client)))
+    Ok(TenantLock::Postgres(AdvisoryLock {
+        connection: client,
+        key,
+    }))
 }

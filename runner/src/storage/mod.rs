@@ -6,6 +6,7 @@
 //! writes, data and metadata alike, happens between `begin` and `commit`, so
 //! a failure anywhere is undone by `rollback`.
 
+pub(crate) mod pool;
 pub mod postgres;
 mod sqlite;
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //!   the overlay does), so writes inside a transaction run under a
 //!   savepoint.
 
+use super::pool::{Connection, TIMEOUT_UNKNOWN};
 use super::*;
 use ::postgres as pg;
 use pg::error::SqlState;
@@ -156,15 +157,14 @@ impl Table {
 }
 
 pub struct PostgresStore {
-    client: Client,
+    /// A connection of the process's pool, with the statements prepared on
+    /// it (by their text: a statement prepared once costs one round trip
+    /// less on every call after; forgotten on rollback, which may drop the
+    /// tables they read).
+    client: Connection,
     tenant: String,
-    in_transaction: bool,
     /// (module, collection) -> table; cleared on rollback.
     tables: HashMap<(String, String), Table>,
-    /// Prepared statements of the record calls, by their text: a statement
-    /// prepared once costs one round trip less on every call after.
-    /// Cleared with `tables`, since a rollback may drop their tables.
-    statements: HashMap<String, pg::Statement>,
 }
 
 /// Connect and make sure the `graft` schema exists (checked once per
@@ -282,7 +282,7 @@ impl Drop for ScratchDatabase {
 impl PostgresStore {
     /// Register a new tenant; fails if it exists.
     pub fn create(url: &str, tenant: &str) -> anyhow::Result<Self> {
-        let mut client = connect(url)?;
+        let mut client = Connection::get(url)?;
         let inserted = client.execute(
             "INSERT INTO graft.tenants (tenant, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&tenant, &now()],
@@ -295,7 +295,7 @@ impl PostgresStore {
 
     /// Open an existing tenant.
     pub fn open(url: &str, tenant: &str) -> anyhow::Result<Self> {
-        let mut client = connect(url)?;
+        let mut client = Connection::get(url)?;
         let exists = client
             .query_opt("SELECT 1 FROM graft.tenants WHERE tenant = $1", &[&tenant])?
             .is_some();
@@ -351,13 +351,11 @@ impl PostgresStore {
         Ok(())
     }
 
-    fn with(client: Client, tenant: &str) -> Self {
+    fn with(client: Connection, tenant: &str) -> Self {
         PostgresStore {
             client,
             tenant: tenant.to_string(),
-            in_transaction: false,
             tables: HashMap::new(),
-            statements: HashMap::new(),
         }
     }
 
@@ -396,13 +394,21 @@ impl PostgresStore {
         Ok(table)
     }
 
+    /// The session's `statement_timeout` as the server has it, in whole
+    /// seconds (rounded).
+    #[cfg(test)]
+    pub(crate) fn statement_timeout_secs(&mut self) -> i64 {
+        self.client
+            .query_one(
+                "SELECT (setting::bigint + 500) / 1000 FROM pg_settings WHERE name = 'statement_timeout'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    }
+
     fn statement(&mut self, sql: &str) -> Result<pg::Statement, pg::Error> {
-        if let Some(statement) = self.statements.get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = self.client.prepare(sql)?;
-        self.statements.insert(sql.to_string(), statement.clone());
-        Ok(statement)
+        self.client.statement(sql)
     }
 
     /// Run a write so that its failure leaves the transaction usable: a
@@ -412,7 +418,7 @@ impl PostgresStore {
         &mut self,
         write: impl FnOnce(&mut Client) -> Result<T, pg::Error>,
     ) -> Result<T, pg::Error> {
-        if !self.in_transaction {
+        if !self.client.in_transaction {
             return write(&mut self.client);
         }
         match write(&mut self.client) {
@@ -425,6 +431,8 @@ impl PostgresStore {
                 self.client
                     .batch_execute("ROLLBACK TO SAVEPOINT graft_write")
                     .ok();
+                // Undoes a `SET statement_timeout` made since the savepoint.
+                self.client.timeout_ms = TIMEOUT_UNKNOWN;
                 Err(e)
             }
         }
@@ -741,40 +749,59 @@ impl TenantStore for PostgresStore {
     }
 
     fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
-        // Every statement is bounded by what is left of the call.
+        // Every statement is bounded by what is left of the call. A `SET` is
+        // a round trip, twice per plugin call, so it is sent only when the
+        // timeout the session has would let a statement run more than a
+        // second past the deadline, or cut one off at under 90% of it; and
+        // a timeout is cleared after a call only when short (one of a few
+        // minutes bounds nothing the runner does between calls).
+        let current = self.client.timeout_ms;
         let millis = match deadline {
-            Some(deadline) => deadline
-                .saturating_duration_since(std::time::Instant::now())
-                .as_millis()
-                .max(1),
+            Some(deadline) => {
+                let left = deadline
+                    .saturating_duration_since(std::time::Instant::now())
+                    .as_millis()
+                    .max(1) as u64;
+                let fits = current != 0 && current <= left + 1000 && current >= left / 10 * 9;
+                if fits && current != TIMEOUT_UNKNOWN {
+                    return;
+                }
+                left
+            }
+            None if current == 0 || (current >= 60_000 && current != TIMEOUT_UNKNOWN) => return,
             None => 0,
         };
-        self.client
-            .batch_execute(&format!("SET statement_timeout = {millis}"))
-            .ok();
+        let set = self
+            .client
+            .batch_execute(&format!("SET statement_timeout = {millis}"));
+        self.client.timeout_ms = if set.is_ok() { millis } else { TIMEOUT_UNKNOWN };
     }
 
     fn begin(&mut self) -> StoreResult<()> {
         self.client
             .batch_execute("BEGIN; SAVEPOINT graft_write")
             .map_err(backend)?;
-        self.in_transaction = true;
+        self.client.in_transaction = true;
         Ok(())
     }
 
     fn commit(&mut self) -> StoreResult<()> {
-        self.in_transaction = false;
-        self.client.batch_execute("COMMIT").map_err(backend)
+        self.client.batch_execute("COMMIT").map_err(backend)?;
+        self.client.in_transaction = false;
+        Ok(())
     }
 
     fn rollback(&mut self) -> StoreResult<()> {
         self.tables.clear();
-        self.statements.clear();
-        if !self.in_transaction {
+        self.client.forget_statements();
+        if !self.client.in_transaction {
             return Ok(());
         }
-        self.in_transaction = false;
-        self.client.batch_execute("ROLLBACK").map_err(backend)
+        // Undoes a `SET statement_timeout` made inside the transaction.
+        self.client.timeout_ms = TIMEOUT_UNKNOWN;
+        self.client.batch_execute("ROLLBACK").map_err(backend)?;
+        self.client.in_transaction = false;
+        Ok(())
     }
 
     fn create_collection(&mut self, module: &str, collection: &str) -> StoreResult<bool> {
@@ -845,7 +872,7 @@ impl TenantStore for PostgresStore {
         }
         self.tables
             .remove(&(module.to_string(), collection.to_string()));
-        self.statements.clear();
+        self.client.forget_statements();
         Ok(true)
     }
 
@@ -955,10 +982,9 @@ impl TenantStore for PostgresStore {
             table.qualified(),
             table.id_param(1)
         );
-        let statement = self.statement(&sql).map_err(backend)?;
         Ok(self
             .client
-            .query_opt(&statement, &[&id])
+            .query_opt(&sql, &[&id])
             .map_err(backend)?
             .map(|row| row.get(0)))
     }
@@ -1016,8 +1042,7 @@ impl TenantStore for PostgresStore {
             table.qualified(),
             table.id_param(1)
         );
-        let statement = self.statement(&sql).map_err(backend)?;
-        Ok(self.client.execute(&statement, &[&id]).map_err(backend)? == 1)
+        Ok(self.client.execute(&sql, &[&id]).map_err(backend)? == 1)
     }
 
     fn scan(
@@ -1042,16 +1067,14 @@ impl TenantStore for PostgresStore {
                     "SELECT id::text, jsonb::text FROM {} WHERE {after_id} ORDER BY id LIMIT $2",
                     table.qualified()
                 );
-                let statement = self.statement(&sql).map_err(backend)?;
-                self.client.query(&statement, &[&after, &limit])
+                self.client.query(&sql, &[&after, &limit])
             }
             None => {
                 let sql = format!(
                     "SELECT id::text, jsonb::text FROM {} ORDER BY id LIMIT $1",
                     table.qualified()
                 );
-                let statement = self.statement(&sql).map_err(backend)?;
-                self.client.query(&statement, &[&limit])
+                self.client.query(&sql, &[&limit])
             }
         }
         .map_err(backend)?;

@@ -355,3 +355,77 @@ fn sqlite_text_collections_are_converted_on_open() {
         .unwrap();
     assert_eq!(indexes, 1);
 }
+
+/// PostgreSQL connections go back to the process's pool when a store or a
+/// lock is done with them, clean: no transaction, no lock and no short
+/// statement timeout is inherited by the next user.
+#[test]
+fn postgres_connections_are_reused_only_when_clean() {
+    let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") else {
+        return;
+    };
+    let scratch = postgres::ScratchDatabase::create(&server).unwrap();
+    let pid = |c: &mut pool::Connection| -> i32 {
+        c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+    };
+    let first = pid(&mut pool::Connection::get(&scratch.url).unwrap());
+    assert_eq!(
+        pid(&mut pool::Connection::get(&scratch.url).unwrap()),
+        first
+    );
+
+    // A store dropped inside its transaction: its connection is closed (the
+    // server rolls back), never handed on.
+    let mut db = PostgresStore::create(&scratch.url, "t").unwrap();
+    db.begin().unwrap();
+    db.create_collection("m", "c").unwrap();
+    db.put("m", "c", "a", "{}").unwrap();
+    drop(db);
+    let mut db = PostgresStore::open(&scratch.url, "t").unwrap();
+    assert_eq!(db.list_collections("m").unwrap(), Vec::<String>::new());
+
+    // A short deadline, then none: the next user of the connection does
+    // not inherit the short timeout.
+    db.set_deadline(Some(std::time::Instant::now()));
+    db.set_deadline(None);
+    drop(db);
+    let mut c = pool::Connection::get(&scratch.url).unwrap();
+    let timeout: String = c.query_one("SHOW statement_timeout", &[]).unwrap().get(0);
+    assert_eq!(timeout, "0");
+    drop(c);
+
+    // A deadline set inside a transaction that rolls back is undone by
+    // PostgreSQL: the next deadline must be set again, not assumed set.
+    let mut db = PostgresStore::open(&scratch.url, "t").unwrap();
+    let ten_minutes = || std::time::Instant::now() + std::time::Duration::from_secs(600);
+    db.begin().unwrap();
+    db.set_deadline(Some(ten_minutes()));
+    assert_eq!(db.statement_timeout_secs(), 600);
+    db.rollback().unwrap();
+    assert_eq!(db.statement_timeout_secs(), 0);
+    db.set_deadline(Some(ten_minutes()));
+    assert_eq!(db.statement_timeout_secs(), 600);
+    // And a failed write rolls back to the savepoint behind it.
+    db.begin().unwrap();
+    db.set_deadline(Some(ten_minutes() + std::time::Duration::from_secs(600)));
+    assert_eq!(db.statement_timeout_secs(), 1200);
+    db.create_collection("m", "c").unwrap();
+    assert!(db.put("m", "c", "a", "[]").is_err());
+    db.set_deadline(Some(ten_minutes() + std::time::Duration::from_secs(600)));
+    assert_eq!(db.statement_timeout_secs(), 1200);
+    db.rollback().unwrap();
+    drop(db);
+
+    // A tenant lock is released when dropped, its connection kept.
+    let tenants = crate::tenants::Tenants::in_database(
+        std::path::Path::new("/nonexistent"),
+        crate::tenants::Database::Postgres(scratch.url.clone()),
+    );
+    drop(tenants.lock("t").unwrap());
+    let _held = tenants.lock("t").unwrap();
+    let Err(busy) = tenants.lock("t") else {
+        panic!("a held lock was taken again");
+    };
+    let busy = busy.to_string();
+    assert!(busy.contains("busy"), "{busy}");
+}
