@@ -194,7 +194,8 @@ pub fn check_tenant_id(tenant: &str) -> Result<()> {
 /// process ends, however it ends.
 pub enum TenantLock {
     File(std::fs::File),
-    Postgres(AdvisoryLock),
+    // Boxed: a pooled connection is large next to a file handle.
+    Postgres(Box<AdvisoryLock>),
 }
 
 /// A tenant's advisory lock and the connection holding it (a connection of
@@ -248,8 +249,8 @@ fn lock_in_postgres(url: &str, tenant: &str) -> Result<TenantLock> {
             holder.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
         );
     }
-    Ok(TenantLock::Postgres(AdvisoryLock {
+    Ok(TenantLock::Postgres(Box::new(AdvisoryLock {
         connection: client,
         key,
-    }))
+    })))
 }

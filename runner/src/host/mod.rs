@@ -680,3 +680,19 @@ fn check_contract(engine: &Engine, path: &Path, component: &Component) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two engines' compiled code must never be mistaken for each
+    /// other in the cache: plain code would not count a metered call's fuel.
+    #[test]
+    fn metered_and_plain_code_are_cached_apart() {
+        let config = HostConfig::default();
+        let plain = Runtime::new(&config, false).unwrap();
+        let metered = Runtime::new(&config, true).unwrap();
+        assert_ne!(plain.key(), metered.key());
+        assert_eq!(plain.key(), Runtime::new(&config, false).unwrap().key());
+    }
+}

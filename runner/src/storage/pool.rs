@@ -50,6 +50,21 @@ pub struct Connection {
     reusable: bool,
 }
 
+/// Close the idle connections to `url`: before the database is copied or
+/// dropped, which PostgreSQL refuses while anyone is connected to it.
+pub fn close_idle(url: &str) {
+    let closed: Vec<Idle> = {
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        let (closed, kept) = std::mem::take(&mut *idle)
+            .into_iter()
+            .partition(|c| c.url == url);
+        *idle = kept;
+        closed
+    };
+    // Each client ends its session as it is dropped, outside the lock.
+    drop(closed);
+}
+
 impl Connection {
     /// A connection to `url`: one this process has finished with, or a new
     /// one (with the `graft` schema made sure of).

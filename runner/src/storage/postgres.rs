@@ -216,6 +216,7 @@ impl ScratchDatabase {
     /// A copy of another scratch database (PostgreSQL copies its files:
     /// fast, and nobody may be connected to the original meanwhile).
     pub fn copy_of(template: &ScratchDatabase) -> anyhow::Result<ScratchDatabase> {
+        super::pool::close_idle(&template.url);
         Self::make(&template.server_url, Some(&template.name))
     }
 
@@ -268,6 +269,7 @@ impl ScratchDatabase {
 
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
+        super::pool::close_idle(&self.url);
         if let Ok(mut client) = Client::connect(&self.server_url, NoTls) {
             client
                 .batch_execute(&format!(

@@ -428,4 +428,12 @@ fn postgres_connections_are_reused_only_when_clean() {
     };
     let busy = busy.to_string();
     assert!(busy.contains("busy"), "{busy}");
+    drop(_held);
+
+    // Idle connections to a database do not stop it from being copied
+    // (PostgreSQL refuses a template anyone is connected to).
+    drop(pool::Connection::get(&scratch.url).unwrap());
+    let copy = postgres::ScratchDatabase::copy_of(&scratch).unwrap();
+    let db = PostgresStore::open(&copy.url, "t").unwrap();
+    drop(db);
 }
