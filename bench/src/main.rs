@@ -1,21 +1,75 @@
 //! `cargo run --release -p graft-bench`: runs B1-B6 and writes
-//! docs/benchmarks.md (about 12 minutes on 2 cores). `--quick` (a tenth of
-//! the sizes, printed, docs untouched) takes about two; `--only B1,B3` and
-//! `--users N`, `--tenants N`, `--runs N` are for profiling one of them.
+//! docs/benchmarks.md; `--help` for the rest.
 
 use anyhow::Result;
+use clap::Parser;
 use graft_bench::{b1_b6, b2, b3, b4, b5, peak_rss, plugin_upgrade, report, warm, Setup, Sizes};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    // The plugin leg of B1 alone, in a process of its own, to measure its memory.
-    if let Some(seed) = args
-        .iter()
-        .position(|a| a == "--b1-rss")
-        .and_then(|i| args.get(i + 1))
-    {
+/// Graft's benchmarks B1-B6, each against a baseline measured in the same
+/// run (see docs/benchmarks.md for what each one measures and its target).
+///
+/// With no options: every benchmark at full size, medians of 3 runs, the
+/// results written to docs/benchmarks.md (about 12 minutes on 2 cores).
+/// Anything else (--quick, --only, a size) prints and leaves docs alone.
+///
+/// Examples:
+///   graft-bench --quick                     a tenth of the sizes, ~2 minutes
+///   graft-bench --only B1 --users 200000    one benchmark, for profiling
+///   graft-bench --postgres postgres://u@host/db   adds B1-PG and B4-PG
+#[derive(Parser)]
+#[command(verbatim_doc_comment)]
+struct Args {
+    /// A tenth of the sizes; printed, docs/benchmarks.md untouched.
+    #[arg(long)]
+    quick: bool,
+    /// Run only these, comma-separated: B1, B2, B3, B4, B5, B6, B1-PG, B4-PG.
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    only: Vec<String>,
+    /// Users in B1, B2 and B6 (B1-PG: a fifth).
+    #[arg(long, value_name = "N")]
+    users: Option<u64>,
+    /// Tenants in B4 (B4-PG: a fifth).
+    #[arg(long, value_name = "N")]
+    tenants: Option<usize>,
+    /// Runs of each measurement; the median is reported.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    runs: Option<u64>,
+    /// A PostgreSQL server to run B1-PG and B4-PG on, each in a scratch
+    /// database of its own (dropped after).
+    #[arg(
+        long,
+        env = "GRAFT_TEST_POSTGRES",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    postgres: Option<String>,
+    /// Write a tenant seeded with N users to PATH (for profiling one leg of B1).
+    #[arg(long, num_args = 2, value_names = ["N", "PATH"])]
+    b1_seed: Vec<String>,
+    /// Run B1's native leg on a copy of the seeded tenant at PATH and print
+    /// its wall, CPU and JSON time.
+    #[arg(long, value_name = "PATH")]
+    b1_native: Option<PathBuf>,
+    /// Run B1's plugin leg on a copy of PATH and print the peak RSS in bytes
+    /// (B1 runs this in a process of its own to measure memory).
+    #[arg(long, value_name = "PATH", hide = true)]
+    b1_rss: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    if let Some(seed) = &args.b1_rss {
         let setup = Setup::new()?;
         let graft = setup.graft("rss")?;
         std::fs::create_dir_all(graft.data_dir.join("tenants"))?;
@@ -25,27 +79,18 @@ fn main() -> Result<()> {
         println!("{}", peak_rss().unwrap_or(0));
         return Ok(());
     }
-    // For profiling one leg of B1 on its own: `--b1-seed N PATH` writes a
-    // seeded tenant once, `--b1-native PATH` runs the native leg on a copy
-    // (the plugin leg is `--b1-rss PATH`).
-    if let Some(i) = args.iter().position(|a| a == "--b1-seed") {
-        let (Some(count), Some(path)) = (
-            args.get(i + 1).and_then(|n| n.parse().ok()),
-            args.get(i + 2),
-        ) else {
-            anyhow::bail!("usage: --b1-seed USERS PATH");
-        };
+    if let [count, path] = args.b1_seed.as_slice() {
+        let count: u64 = count
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--b1-seed {count:?}: the number of users comes first"))?;
         let setup = Setup::new()?;
         std::fs::copy(graft_bench::users_seed(&setup, count)?, path)?;
         return Ok(());
     }
-    if let Some(seed) = args
-        .iter()
-        .position(|a| a == "--b1-native")
-        .and_then(|i| args.get(i + 1))
-    {
+    if let Some(seed) = &args.b1_native {
         let copy = tempfile::NamedTempFile::new()?;
-        std::fs::copy(seed, copy.path())?;
+        std::fs::copy(seed, copy.path())
+            .map_err(|e| anyhow::anyhow!("--b1-native {}: {e}", seed.display()))?;
         let (started, cpu) = (std::time::Instant::now(), cpu_time());
         let done = graft_bench::native_upgrade(copy.path())?;
         println!(
@@ -57,31 +102,40 @@ fn main() -> Result<()> {
         );
         return Ok(());
     }
-    let quick = args.iter().any(|a| a == "--quick");
-    let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
-    // Overrides, for profiling one benchmark at a chosen size.
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<u64>().ok())
+    const IDS: [&str; 8] = ["B1", "B2", "B3", "B4", "B5", "B6", "B1-PG", "B4-PG"];
+    if let Some(unknown) = args.only.iter().find(|id| !IDS.contains(&id.as_str())) {
+        anyhow::bail!(
+            "--only: no benchmark {unknown:?}; the benchmarks are {}",
+            IDS.join(", ")
+        );
+    }
+    if args.postgres.is_none() && args.only.iter().any(|id| id.ends_with("-PG")) {
+        anyhow::bail!(
+            "--only {}: the -PG benchmarks need --postgres URL",
+            args.only.join(",")
+        );
+    }
+    let mut sizes = if args.quick {
+        Sizes::quick()
+    } else {
+        Sizes::full()
     };
-    if let Some(n) = value("--users") {
+    if let Some(n) = args.users {
         sizes.users = n;
     }
-    if let Some(n) = value("--tenants") {
-        sizes.tenants = n as usize;
+    if let Some(n) = args.tenants {
+        sizes.tenants = n;
     }
-    if let Some(n) = value("--runs") {
+    if let Some(n) = args.runs {
         sizes.runs = n as usize;
     }
-    let only: Option<&str> = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str);
-    let wanted = |id: &str| only.is_none_or(|o| o.split(',').any(|w| w == id));
-    let command = if quick {
+    let partial = args.quick
+        || !args.only.is_empty()
+        || args.users.is_some()
+        || args.tenants.is_some()
+        || args.runs.is_some();
+    let wanted = |id: &str| args.only.is_empty() || args.only.iter().any(|w| w == id);
+    let command = if args.quick {
         "cargo run --release -p graft-bench -- --quick"
     } else {
         "cargo run --release -p graft-bench"
@@ -117,32 +171,25 @@ fn main() -> Result<()> {
         benches.push(b5(&setup, &sizes)?);
     }
     benches.extend(b6);
-    // B1 and B4 again on PostgreSQL, when given a server (`--postgres URL`,
-    // or GRAFT_TEST_POSTGRES): smaller, since each write is a round trip.
-    let server = args
-        .iter()
-        .position(|a| a == "--postgres")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .or_else(|| std::env::var("GRAFT_TEST_POSTGRES").ok());
-    if let Some(server) = server {
+    // B1 and B4 again on PostgreSQL, when given a server: smaller, since
+    // each write is a round trip.
+    if let Some(server) = &args.postgres {
         let (users, tenants) = (sizes.users / 5, sizes.tenants / 5);
         if wanted("B1-PG") {
             eprintln!("B1-PG: {users} users");
-            benches.push(graft_bench::b1_pg(&setup, &server, users, sizes.runs)?);
+            benches.push(graft_bench::b1_pg(&setup, server, users, sizes.runs)?);
         }
         if wanted("B4-PG") {
             eprintln!("B4-PG: {tenants} tenants");
-            benches.push(graft_bench::b4_pg(&setup, &server, tenants, sizes.runs)?);
+            benches.push(graft_bench::b4_pg(&setup, server, tenants, sizes.runs)?);
         }
-    }
-    // A partial or quick run prints; only the full run replaces the results in docs/.
-    if only.is_some() || quick {
-        print!("{}", report(&benches, command, &sizes));
-        return Ok(());
     }
     let text = report(&benches, command, &sizes);
     print!("{text}");
+    // Only a full run replaces the results in docs/.
+    if partial {
+        return Ok(());
+    }
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks.md");
     let analysis = std::fs::read_to_string(&docs)
         .ok()
