@@ -55,16 +55,21 @@ fn documents_must_be_json_objects() {
     }
 }
 
+/// A unique index "c-code" on the field `code`.
+fn unique_code_index(case_insensitive: bool) -> IndexSpec {
+    IndexSpec {
+        name: "c-code".into(),
+        field: "code".into(),
+        unique: true,
+        case_insensitive,
+    }
+}
+
 #[test]
 fn unique_violations_name_the_index_and_record() {
     for (_guard, mut db) in stores() {
         db.create_collection("m", "c").unwrap();
-        let spec = IndexSpec {
-            name: "c-code".into(),
-            field: "code".into(),
-            unique: true,
-            case_insensitive: true,
-        };
+        let spec = unique_code_index(true);
         assert!(db.create_index("m", "c", &spec).unwrap());
         assert!(
             !db.create_index("m", "c", &spec).unwrap(),
@@ -165,12 +170,7 @@ fn a_failed_write_leaves_the_transaction_usable() {
     for (_guard, mut db) in stores() {
         db.begin().unwrap();
         db.create_collection("m", "c").unwrap();
-        let spec = IndexSpec {
-            name: "c-code".into(),
-            field: "code".into(),
-            unique: true,
-            case_insensitive: false,
-        };
+        let spec = unique_code_index(false);
         db.create_index("m", "c", &spec).unwrap();
         db.put("m", "c", "a", r#"{"code":"X"}"#).unwrap();
         assert!(db.put("m", "c", "b", r#"{"code":"X"}"#).is_err());
@@ -302,12 +302,7 @@ fn sqlite_text_collections_are_converted_on_open() {
     {
         let mut db = SqliteStore::create(&path, "t").unwrap();
         db.create_collection("m", "c").unwrap();
-        let spec = IndexSpec {
-            name: "c-code".into(),
-            field: "code".into(),
-            unique: true,
-            case_insensitive: true,
-        };
+        let spec = unique_code_index(true);
         db.create_index("m", "c", &spec).unwrap();
         db.put("m", "c", "a", r#"{"code":"X","n":{"deep":[1,2]}}"#)
             .unwrap();
