@@ -89,8 +89,8 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
 
 /// How long `f` takes. The OS's dirty pages are written out first: a leg
 /// that follows a 1 GB copy or another leg's writes would otherwise pay for
-/// their write-back (measured: the second of two equal 1M-record updates
-/// took 1.45x the first).
+/// their write-back (B2's second leg, on 1M records, came out 1.45x the
+/// first without it; the rest of that gap went when the legs took turns).
 fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
     // Best effort: without `sync` the figures are only noisier.
     let _ = std::process::Command::new("sync").status();
