@@ -239,6 +239,35 @@ fn tenant_copy(setup: &Setup, seed: &Path, data: &str, name: &str) -> Result<Gra
     Ok(graft)
 }
 
+/// Remove a copy made by [`tenant_copy`] once its leg is measured, so the
+/// next leg does not share the disk and page cache with its gigabytes.
+fn remove_copy(graft: Graft) -> Result<()> {
+    let data_dir = graft.data_dir.clone();
+    drop(graft);
+    std::fs::remove_dir_all(data_dir)?;
+    Ok(())
+}
+
+/// `runs` runs of two legs that take turns going first: on 1 GB files the
+/// leg that ran second came out up to 1.2x slower, whichever it was.
+fn take_turns<A, B>(
+    runs: usize,
+    mut a: impl FnMut(usize) -> Result<A>,
+    mut b: impl FnMut(usize) -> Result<B>,
+) -> Result<(Vec<A>, Vec<B>)> {
+    let (mut a_runs, mut b_runs) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        if run % 2 == 0 {
+            a_runs.push(a(run)?);
+            b_runs.push(b(run)?);
+        } else {
+            b_runs.push(b(run)?);
+            a_runs.push(a(run)?);
+        }
+    }
+    Ok((a_runs, b_runs))
+}
+
 /// What the native leg of B1 did.
 pub struct NativeRun {
     pub records: u64,
@@ -332,8 +361,6 @@ pub fn b1_b6(
     plugin_rss: &dyn Fn(&Path) -> Option<u64>,
 ) -> Result<(Bench, Bench)> {
     let seed = users_seed(setup, sizes.users)?;
-    let (mut native, mut plugin, mut simulated) = (Vec::new(), Vec::new(), Vec::new());
-    let mut json = Vec::new();
     let native_leg = |run: usize| -> Result<(Duration, Duration)> {
         let graft = tenant_copy(setup, &seed, &format!("b1-native-{run}"), "native")?;
         let (elapsed, done) = time(|| native_upgrade(&graft.tenants.path("native")));
@@ -342,7 +369,7 @@ pub fn b1_b6(
             done.records == sizes.users,
             "the native upgrade missed users"
         );
-        std::fs::remove_dir_all(&graft.data_dir)?;
+        remove_copy(graft)?;
         Ok((elapsed, done.json))
     };
     // The simulation, then the real upgrade, on one copy.
@@ -354,25 +381,12 @@ pub fn b1_b6(
         let (real, done) = time(|| plugin_upgrade(&graft, "diku", false));
         // The set-based 1.0 -> 1.1 step does not run: storage is at 1.1.0.
         anyhow::ensure!(done? == sizes.users, "the plugin upgrade missed users");
-        let data_dir = graft.data_dir.clone();
-        drop(graft);
-        std::fs::remove_dir_all(data_dir)?;
+        remove_copy(graft)?;
         Ok((real, simulated))
     };
-    // The legs take turns going first (see B2).
-    for run in 0..sizes.runs {
-        let (n, p) = if run % 2 == 0 {
-            let n = native_leg(run)?;
-            (n, plugin_leg(run)?)
-        } else {
-            let p = plugin_leg(run)?;
-            (native_leg(run)?, p)
-        };
-        native.push(n.0);
-        json.push(n.1);
-        plugin.push(p.0);
-        simulated.push(p.1);
-    }
+    let (native_runs, plugin_runs) = take_turns(sizes.runs, native_leg, plugin_leg)?;
+    let (native, json): (Vec<_>, Vec<_>) = native_runs.into_iter().unzip();
+    let (plugin, simulated): (Vec<_>, Vec<_>) = plugin_runs.into_iter().unzip();
     let rss = plugin_rss(&seed);
     let (native, plugin, simulated) = (median(native), median(plugin), median(simulated));
     let json = median(json);
@@ -454,7 +468,6 @@ pub fn b1_b6(
 /// single SQL UPDATE.
 pub fn b2(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
     let seed = users_seed(setup, sizes.users)?;
-    let (mut primitive, mut raw) = (Vec::new(), Vec::new());
     let raw_leg = |run: usize| -> Result<Duration> {
         let graft = tenant_copy(setup, &seed, &format!("b2-raw-{run}"), "raw")?;
         let conn = rusqlite::Connection::open(graft.tenants.path("raw"))?;
@@ -466,7 +479,7 @@ pub fn b2(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
         });
         anyhow::ensure!(changed? as u64 == sizes.users);
         drop(conn);
-        std::fs::remove_dir_all(&graft.data_dir)?;
+        remove_copy(graft)?;
         Ok(elapsed)
     };
     let host_leg = |run: usize| -> Result<Duration> {
@@ -479,20 +492,10 @@ pub fn b2(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
         let (elapsed, changed) = time(|| db.update_all("mod-users", "users", &change));
         anyhow::ensure!(changed? == sizes.users);
         drop(db);
-        std::fs::remove_dir_all(&graft.data_dir)?;
+        remove_copy(graft)?;
         Ok(elapsed)
     };
-    // The legs take turns going first: on 1 GB files the leg that ran
-    // second came out up to 1.2x slower, whichever it was.
-    for run in 0..sizes.runs {
-        if run % 2 == 0 {
-            raw.push(raw_leg(run)?);
-            primitive.push(host_leg(run)?);
-        } else {
-            primitive.push(host_leg(run)?);
-            raw.push(raw_leg(run)?);
-        }
-    }
+    let (raw, primitive) = take_turns(sizes.runs, raw_leg, host_leg)?;
     let (raw, primitive) = (median(raw), median(primitive));
     Ok(Bench {
         id: "B2",
