@@ -1,7 +1,7 @@
 //! The command line: what each command takes, and how it maps to the library.
 
 use crate::output;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use graft::data::Edit;
 use graft::fanout::Fanout;
@@ -794,17 +794,41 @@ fn run_job(
 /// The demo runs in a fresh sub-folder of the data directory, so running it
 /// twice never meets the first run's tenants.
 fn open_demo(cli: &Cli) -> Result<Graft> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let dir = cli.data_dir.join(format!("demo-{stamp}"));
     Graft::open(
-        &dir,
+        &fresh_demo_dir(&cli.data_dir)?,
         &modules_dir(cli, &config(cli)?),
         cli.limits.limits()?,
         cli.limits.stack_kb << 10,
     )
+}
+
+/// `demo-<unix seconds>`, with `-2`, `-3`, ... when a run in the same second
+/// already took that name. `create_dir` claims the name atomically, so two
+/// demos started together never share a folder.
+fn fresh_demo_dir(data_dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("{}: cannot create the data directory", data_dir.display()))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut n = 1u64;
+    loop {
+        let name = match n {
+            1 => format!("demo-{stamp}"),
+            n => format!("demo-{stamp}-{n}"),
+        };
+        let dir = data_dir.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("{}: cannot create the demo directory", dir.display())
+                })
+            }
+        }
+    }
 }
 
 /// A progress bar per step that reports progress, drawn on stderr when it is
@@ -946,11 +970,27 @@ fn worker(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::Cli;
+    use super::{fresh_demo_dir, Cli};
     use clap::CommandFactory;
 
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Demos started in the same second (a fast machine, or two at once)
+    /// still get folders of their own.
+    #[test]
+    fn demos_in_the_same_second_get_their_own_folders() {
+        let data = tempfile::TempDir::new().unwrap();
+        let dirs: Vec<_> = (0..3)
+            .map(|_| fresh_demo_dir(data.path()).unwrap())
+            .collect();
+        assert!(dirs
+            .iter()
+            .all(|d| d.is_dir() && d.parent() == Some(data.path())));
+        assert_ne!(dirs[0], dirs[1]);
+        assert_ne!(dirs[1], dirs[2]);
+        assert_ne!(dirs[0], dirs[2]);
     }
 }
