@@ -292,15 +292,17 @@ pub fn native_upgrade_in(db: &mut dyn TenantStore) -> Result<NativeRun> {
         let page = db.scan("mod-users", "users", after.as_deref(), 2000)?;
         let Some((last, _)) = page.last() else { break };
         after = Some(last.clone());
+        let mut batch = Vec::with_capacity(page.len());
         for (id, doc) in page {
             let started = Instant::now();
             let user: Value = serde_json::from_str(&doc)?;
             let user = users::to_2_0_0(user).map_err(|e| anyhow!("{id}: {e}"))?;
             let doc = serde_json::to_string(&user)?;
             json += started.elapsed();
-            db.put("mod-users", "users", &id, &doc)?;
-            done += 1;
+            batch.push((id, doc));
         }
+        // One batch per page, as the plugin's writer does.
+        done += db.put_batch("mod-users", "users", &batch)?.len() as u64;
     }
     let spec = graft::storage::IndexSpec {
         name: "users-contact-email".into(),

@@ -129,11 +129,18 @@ impl RecordingStore {
         }
     }
 
-    fn wants_sample(&self, module: &str, collection: &str) -> bool {
-        self.changes
+    /// How many more changes the collection's sample takes.
+    fn sample_room(&self, module: &str, collection: &str) -> usize {
+        let taken = self
+            .changes
             .iter()
             .find(|c| c.module == module && c.collection == collection)
-            .is_none_or(|c| c.samples.len() < SAMPLES)
+            .map_or(0, |c| c.samples.len());
+        SAMPLES.saturating_sub(taken)
+    }
+
+    fn wants_sample(&self, module: &str, collection: &str) -> bool {
+        self.sample_room(module, collection) > 0
     }
 
     fn sample(
@@ -155,6 +162,36 @@ impl RecordingStore {
         let entry = self.entry(module, collection);
         if entry.samples.len() < SAMPLES {
             entry.samples.push(change);
+        }
+    }
+
+    /// Count (and fingerprint) a put that changed something; sample it
+    /// when the document before was read for the sample.
+    fn record_put(
+        &mut self,
+        module: &str,
+        collection: &str,
+        id: &str,
+        doc: &str,
+        effect: WriteEffect,
+        before: Option<Option<String>>,
+    ) {
+        if effect == WriteEffect::Unchanged {
+            return;
+        }
+        let entry = self.fingerprint(module, collection, b'P', &[id, doc]);
+        if effect == WriteEffect::Inserted {
+            entry.inserted += 1;
+        } else {
+            entry.updated += 1;
+        }
+        if let Some(before) = before {
+            let op = if effect == WriteEffect::Inserted {
+                Op::Insert
+            } else {
+                Op::Update
+            };
+            self.sample(module, collection, id, op, before, Some(doc));
         }
     }
 
@@ -264,24 +301,30 @@ impl TenantStore for RecordingStore {
             None
         };
         let effect = self.inner.put(module, collection, id, doc)?;
-        if effect == WriteEffect::Unchanged {
-            return Ok(effect);
-        }
-        let entry = self.fingerprint(module, collection, b'P', &[id, doc]);
-        if effect == WriteEffect::Inserted {
-            entry.inserted += 1;
-        } else {
-            entry.updated += 1;
-        }
-        if let Some(before) = before {
-            let op = if effect == WriteEffect::Inserted {
-                Op::Insert
-            } else {
-                Op::Update
-            };
-            self.sample(module, collection, id, op, before, Some(doc));
-        }
+        self.record_put(module, collection, id, doc, effect, before);
         Ok(effect)
+    }
+
+    fn put_batch(
+        &mut self,
+        module: &str,
+        collection: &str,
+        records: &[(String, String)],
+    ) -> StoreResult<Vec<WriteEffect>> {
+        // The documents before, for as many records as the sample has room
+        // for (fewer are sampled when some of them turn out unchanged; the
+        // next batch fills the rest).
+        let befores = records
+            .iter()
+            .take(self.sample_room(module, collection))
+            .map(|(id, _)| self.inner.get(module, collection, id))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let effects = self.inner.put_batch(module, collection, records)?;
+        let mut befores = befores.into_iter();
+        for ((id, doc), effect) in records.iter().zip(&effects) {
+            self.record_put(module, collection, id, doc, *effect, befores.next());
+        }
+        Ok(effects)
     }
 
     fn insert_if_absent(
@@ -425,5 +468,43 @@ impl TenantStore for RecordingStore {
         }
         changes.sort_by(|a, b| (&a.module, &a.collection).cmp(&(&b.module, &b.collection)));
         changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::SqliteStore;
+
+    fn recording(dir: &tempfile::TempDir, name: &str) -> RecordingStore {
+        let store = SqliteStore::create(&dir.path().join(name), "t").unwrap();
+        let mut db = RecordingStore::new(Box::new(store));
+        db.create_collection("m", "c").unwrap();
+        db
+    }
+
+    /// Writes in batches log what the same writes one by one log: counts,
+    /// digest and sample.
+    #[test]
+    fn batches_log_what_single_writes_log() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let records: Vec<(String, String)> = (0..130)
+            .map(|n| (format!("r{n:03}"), format!(r#"{{"n":{n}}}"#)))
+            // Past the sample, some records are written twice, unchanged.
+            .chain((60..70).map(|n| (format!("r{n:03}"), format!(r#"{{"n":{n}}}"#))))
+            .collect();
+        let mut single = recording(&dir, "single");
+        for (id, doc) in &records {
+            single.put("m", "c", id, doc).unwrap();
+        }
+        let mut batched = recording(&dir, "batched");
+        for batch in records.chunks(40) {
+            batched.put_batch("m", "c", batch).unwrap();
+        }
+        let (single, batched) = (single.take_changes(), batched.take_changes());
+        assert_eq!(batched[0].inserted, 130);
+        assert_eq!(batched[0].updated, 0);
+        assert_eq!(batched[0].samples.len(), SAMPLES);
+        assert_eq!(single, batched);
     }
 }

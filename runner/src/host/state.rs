@@ -317,18 +317,18 @@ impl store::Host for StepState {
     }
 
     fn put_batch(&mut self, collection: String, recs: Vec<types::Record>) -> Res<u32> {
-        // The batch is all or nothing: the caller's transaction already
-        // covers the whole step, and a failed write fails the step.
-        let mut inserted = 0;
-        let mut writes = WriteCounts::default();
+        // All or nothing, as the contract says: the store rolls a failed
+        // batch back, and a plugin that goes on after the error finds none
+        // of it written.
+        let records: Vec<(String, String)> = recs.into_iter().map(|r| (r.id, r.doc)).collect();
         let (db, module) = self.storage()?;
-        for rec in &recs {
-            let effect = db.put(module, &collection, &rec.id, &rec.doc)?;
+        let effects = db.put_batch(module, &collection, &records)?;
+        let mut writes = WriteCounts::default();
+        for effect in effects {
             writes.count(effect);
-            inserted += u32::from(effect == WriteEffect::Inserted);
         }
         self.writes.add(writes);
-        Ok(inserted)
+        Ok(writes.inserted as u32)
     }
 
     fn delete(&mut self, collection: String, id: String) -> Res<bool> {

@@ -168,6 +168,15 @@ pub trait TenantStore: Send {
         id: &str,
         doc: &str,
     ) -> StoreResult<WriteEffect>;
+    /// `put` each `(id, document)` in order, all or nothing: on an error,
+    /// which names the record, none of the batch is written and the
+    /// transaction stays usable. Returns each record's effect, in order.
+    fn put_batch(
+        &mut self,
+        module: &str,
+        collection: &str,
+        records: &[(String, String)],
+    ) -> StoreResult<Vec<WriteEffect>>;
     /// Insert the record only if no record has this id.
     fn insert_if_absent(
         &mut self,

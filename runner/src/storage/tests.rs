@@ -3,6 +3,7 @@
 //! (`postgres://graft@127.0.0.1:54329/postgres`; see the README).
 
 use super::*;
+use serde_json::json;
 
 /// A fresh tenant store per backend, with what keeps it alive.
 fn stores() -> Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> {
@@ -431,4 +432,102 @@ fn postgres_connections_are_reused_only_when_clean() {
     let copy = postgres::ScratchDatabase::copy_of(&scratch).unwrap();
     let db = PostgresStore::open(&copy.url, "t").unwrap();
     drop(db);
+}
+
+/// Module m's record, parsed (backends render documents differently).
+fn doc(db: &mut dyn TenantStore, collection: &str, id: &str) -> Option<serde_json::Value> {
+    let text = db.get("m", collection, id).unwrap()?;
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+/// A batch is all or nothing: a bad record in it names itself, and none of
+/// the batch is written, in a transaction (which stays usable) or not.
+#[test]
+fn put_batch_is_all_or_nothing_and_names_the_record() {
+    let batch = |records: &[(&str, &str)]| -> Vec<(String, String)> {
+        records
+            .iter()
+            .map(|(id, doc)| (id.to_string(), doc.to_string()))
+            .collect()
+    };
+    for (_guard, mut db) in stores() {
+        db.create_collection("m", "c").unwrap();
+        db.create_index("m", "c", &unique_code_index(false))
+            .unwrap();
+        db.put("m", "c", "a", r#"{"code":"A"}"#).unwrap();
+        db.begin().unwrap();
+        let clash = batch(&[
+            ("b", r#"{"code":"B"}"#),
+            ("a", r#"{"code":"A2"}"#),
+            ("c", r#"{"code":"B"}"#),
+        ]);
+        match db.put_batch("m", "c", &clash).unwrap_err() {
+            StoreError::UniqueViolation { record_id, .. } => assert_eq!(record_id, "c"),
+            other => panic!("{other}"),
+        }
+        assert_eq!(db.get("m", "c", "b").unwrap(), None);
+        assert_eq!(doc(&mut *db, "c", "a"), Some(json!({"code": "A"})));
+        // The transaction goes on; the same id twice is two writes in order.
+        let good = batch(&[
+            ("b", r#"{"code":"B"}"#),
+            ("a", r#"{"code": "A"}"#),
+            ("d", r#"{"code":"D"}"#),
+            ("d", r#"{"code":"D2"}"#),
+        ]);
+        assert_eq!(
+            db.put_batch("m", "c", &good).unwrap(),
+            [
+                WriteEffect::Inserted,
+                WriteEffect::Unchanged,
+                WriteEffect::Inserted,
+                WriteEffect::Replaced
+            ]
+        );
+        db.commit().unwrap();
+        assert_eq!(doc(&mut *db, "c", "d"), Some(json!({"code": "D2"})));
+        // Outside a transaction too.
+        for (bad, error) in [("[1]", "f"), ("{a:1}", "f"), ("not json", "f")] {
+            let records = batch(&[("e", r#"{"code":"E"}"#), ("f", bad)]);
+            match db.put_batch("m", "c", &records).unwrap_err() {
+                StoreError::InvalidDocument(why) => assert!(why.contains(error), "{why}"),
+                other => panic!("{bad}: {other}"),
+            }
+        }
+        let empty_id = batch(&[("e", r#"{"code":"E"}"#), ("", "{}")]);
+        assert!(matches!(
+            db.put_batch("m", "c", &empty_id),
+            Err(StoreError::InvalidName(_))
+        ));
+        assert_eq!(db.get("m", "c", "e").unwrap(), None);
+        assert_eq!(db.count("m", "c").unwrap(), 3);
+        assert_eq!(db.put_batch("m", "c", &[]).unwrap(), []);
+    }
+}
+
+/// FOLIO's ids are UUIDs (PostgreSQL keeps them in a uuid column until a
+/// record brings another id); a batch takes both.
+#[test]
+fn put_batch_takes_uuid_and_other_ids() {
+    let uuid = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
+    for (_guard, mut db) in stores() {
+        db.create_collection("m", "u").unwrap();
+        let records: Vec<_> = (1..=3)
+            .map(|n| (uuid(n), format!(r#"{{"n":{n}}}"#)))
+            .collect();
+        assert_eq!(
+            db.put_batch("m", "u", &records).unwrap(),
+            [WriteEffect::Inserted; 3]
+        );
+        let mixed = vec![
+            (uuid(2), r#"{"n":20}"#.to_string()),
+            ("legacy-1".to_string(), r#"{"n":4}"#.to_string()),
+        ];
+        assert_eq!(
+            db.put_batch("m", "u", &mixed).unwrap(),
+            [WriteEffect::Replaced, WriteEffect::Inserted]
+        );
+        assert_eq!(doc(&mut *db, "u", &uuid(2)), Some(json!({"n": 20})));
+        assert_eq!(doc(&mut *db, "u", "legacy-1"), Some(json!({"n": 4})));
+        assert_eq!(db.count("m", "u").unwrap(), 4);
+    }
 }
