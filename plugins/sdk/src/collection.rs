@@ -258,7 +258,8 @@ impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
         Ok(())
     }
 
-    /// Send the queued records now.
+    /// Send the queued records now. On an error none of them is written
+    /// (the runner writes a batch all or nothing) and they stay queued.
     pub fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());

@@ -593,8 +593,10 @@ impl TenantStore for SqliteStore {
         collection: &str,
         records: &[(String, String)],
     ) -> StoreResult<Vec<WriteEffect>> {
-        // A savepoint costs no I/O in SQLite; one statement per record is
-        // as fast here as any set-based form (the work is in the pages).
+        // All or nothing through a savepoint: SQLite keeps the original of
+        // each page the batch touches (B1's native leg pays about 11% for
+        // it, the plugin leg nothing measurable), and a failed batch goes
+        // back to it.
         self.conn
             .execute_batch("SAVEPOINT graft_batch")
             .map_err(backend)?;
