@@ -1104,8 +1104,8 @@ impl TenantStore for PostgresStore {
             }
         }
         // One statement (one round trip, one savepoint) for the batch:
-        // a round trip and a subtransaction per record made B1-PG about
-        // 10x slower than SQLite.
+        // two round trips and a subtransaction per record made B1-PG 1.7x
+        // (200,000 users) to 3.4x (20,000) slower.
         let (ids, docs): (Vec<&str>, Vec<&str>) = records
             .iter()
             .map(|(id, doc)| (id.as_str(), doc.as_str()))
