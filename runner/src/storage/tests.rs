@@ -106,9 +106,10 @@ fn set_based_changes() {
             to: "q".into(),
         };
         assert_eq!(db.update_all("m", "c", &rename).unwrap(), 2);
-        let doc: serde_json::Value =
-            serde_json::from_str(&db.get("m", "c", "a").unwrap().unwrap()).unwrap();
-        assert_eq!(doc, serde_json::json!({"q": {"x": 1}, "t": "patron"}));
+        assert_eq!(
+            doc(&mut *db, "c", "a"),
+            Some(json!({"q": {"x": 1}, "t": "patron"}))
+        );
         let remove = FieldChange::Remove { field: "t".into() };
         assert_eq!(db.update_all("m", "c", &remove).unwrap(), 2);
         let bad = FieldChange::Set {
@@ -323,9 +324,10 @@ fn sqlite_text_collections_are_converted_on_open() {
     drop(conn);
 
     let mut db = SqliteStore::open(&path, "t").unwrap();
-    let doc: serde_json::Value =
-        serde_json::from_str(&db.get("m", "c", "a").unwrap().unwrap()).unwrap();
-    assert_eq!(doc, serde_json::json!({"code": "X", "n": {"deep": [1, 2]}}));
+    assert_eq!(
+        doc(&mut db, "c", "a"),
+        Some(json!({"code": "X", "n": {"deep": [1, 2]}}))
+    );
     assert_eq!(db.count("m", "c").unwrap(), 2);
     assert_eq!(db.list_indexes("m", "c").unwrap().len(), 1);
     assert!(matches!(
