@@ -6,7 +6,11 @@
 //! "features": [...], "env": {...}}`, naming the crate of the plugins
 //! workspace (`plugins/`), the features that build its plugin, and
 //! compile-time environment variables (optional), and `"package"`, a folder
-//! of the repository with more of the package's files (optional). The guests are built
+//! of the repository with more of the package's files (optional). A hostile
+//! test package may instead name `{"wat": "tests/wat/NAME.wat"}`: a plugin
+//! written by hand in WebAssembly text (what no Rust guest can be made to
+//! do, such as several memories), put into `tests/wat/plugin.wat.in`, then
+//! encoded as a component of the `plugin` world. The guests are built
 //! by a nested cargo with its own target directory, so it never waits on the
 //! lock of the build that runs this script.
 
@@ -28,6 +32,7 @@ fn main() {
         "sample-modules/packages",
         "tests/packages",
         "tests/validate-packages",
+        "tests/wat",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -59,7 +64,10 @@ fn main() {
             let source = read_plugin_source(&package);
             let wasm = built
                 .entry(source.clone())
-                .or_insert_with(|| build_plugin(&root, &wasm_target_dir, &source))
+                .or_insert_with(|| match &source.wat {
+                    Some(wat) => build_wat(&root, &wasm_target_dir, &package, wat),
+                    None => build_plugin(&root, &wasm_target_dir, &source),
+                })
                 .clone();
             let dest = out_set.join(package.file_name().unwrap());
             copy_package(&package, &dest);
@@ -102,6 +110,8 @@ struct PluginSource {
     krate: String,
     features: Vec<String>,
     env: BTreeMap<String, String>,
+    /// A hand-written plugin: the `.wat` file, and the package it is for.
+    wat: Option<(String, PathBuf)>,
 }
 
 /// `"package"` of `plugin-source.json`: a folder, relative to the
@@ -117,6 +127,14 @@ fn read_plugin_source(package: &Path) -> PluginSource {
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let json: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if let Some(wat) = json["wat"].as_str() {
+        return PluginSource {
+            krate: String::new(),
+            features: Vec::new(),
+            env: BTreeMap::new(),
+            wat: Some((wat.to_string(), package.to_path_buf())),
+        };
+    }
     let krate = json["crate"]
         .as_str()
         .unwrap_or_else(|| panic!("{}: no \"crate\"", path.display()));
@@ -140,7 +158,61 @@ fn read_plugin_source(package: &Path) -> PluginSource {
         krate: krate.to_string(),
         features,
         env,
+        wat: None,
     }
+}
+
+/// Encode a hand-written plugin: the package's `.wat` (its declarations and
+/// its `upgrade`) put into the template, the contract's `plugin` world
+/// embedded, then a component made of the core module.
+fn build_wat(root: &Path, target_dir: &Path, package: &Path, wat: &(String, PathBuf)) -> PathBuf {
+    let file = &wat.0;
+    let read = |path: &Path| {
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let template = read(&root.join("tests/wat/plugin.wat.in"));
+    let hostile = read(&root.join(file));
+    let section = |marker: &str| -> String {
+        hostile
+            .split(marker)
+            .nth(1)
+            .map(|rest| rest.split(";; @").next().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let descriptor: serde_json::Value =
+        serde_json::from_str(&read(&package.join("ModuleDescriptor.json"))).unwrap();
+    let name = descriptor["name"].as_str().expect("descriptor has a name");
+    let text = template
+        .replace(";; @DECLARATIONS@", &section(";; @DECLARATIONS@"))
+        .replace(";; @UPGRADE@", &section(";; @UPGRADE@"))
+        .replace("@MODULE_NAME_LEN@", &name.len().to_string())
+        .replace("@MODULE_NAME@", name);
+    let mut module = wat::parse_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut resolve = wit_parser::Resolve::default();
+    let (contract, _) = resolve
+        .push_dir(root.join("wit"))
+        .unwrap_or_else(|e| panic!("wit/: {e:#}"));
+    let world = resolve
+        .select_world(&[contract], Some("plugin"))
+        .unwrap_or_else(|e| panic!("wit/: {e:#}"));
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap_or_else(|e| panic!("{file}: {e:#}"));
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .unwrap_or_else(|e| panic!("{file}: {e:#}"));
+    let stem = Path::new(file).file_stem().unwrap().to_string_lossy();
+    let keep = target_dir
+        .join("graft-built")
+        .join(format!("wat-{stem}-{name}.wasm"));
+    fs::create_dir_all(keep.parent().unwrap()).unwrap();
+    fs::write(&keep, component).unwrap();
+    keep
 }
 
 fn build_plugin(root: &Path, target_dir: &Path, source: &PluginSource) -> PathBuf {
@@ -148,6 +220,7 @@ fn build_plugin(root: &Path, target_dir: &Path, source: &PluginSource) -> PathBu
         krate,
         features,
         env,
+        wat: _,
     } = source;
     let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root.join("plugins"))

@@ -201,17 +201,10 @@ fn sorted_dirs(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 /// The records of a data folder: JSON objects with a string `id`; other
 /// files are not records (the plugin warns about them when it loads).
 fn vendor_records(dir: &Path) -> Result<Vec<(String, String)>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
     let mut records = Vec::new();
-    for file in files {
-        let text =
-            std::fs::read_to_string(&file).map_err(|e| anyhow!("{}: {e}", file.display()))?;
-        let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else {
+    for file in crate::package::data_files(dir)? {
+        let bytes = crate::package::read_at_most(&file, crate::package::MAX_DATA_FILE_BYTES)?;
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             continue;
         };
         if let Some(id) = doc.get("id").and_then(|id| id.as_str()) {

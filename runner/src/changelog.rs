@@ -21,6 +21,15 @@ use xxhash_rust::xxh3::Xxh3;
 /// Record changes kept with before and after, per collection and job.
 pub const SAMPLES: usize = 50;
 
+/// Bytes of samples and schema texts one job's log keeps, over all its
+/// collections: a plugin decides how many collections and how large the
+/// documents are, so the host's memory is bounded in bytes, not in counts.
+/// Past it, changes are still counted and digested, not kept.
+pub const KEPT_BYTES: usize = 4 << 20;
+
+/// A schema change's text is cut here (its digest covers all of it).
+const SCHEMA_TEXT_BYTES: usize = 1024;
+
 /// What a job changed in one collection of one module.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollectionChanges {
@@ -41,6 +50,10 @@ pub struct CollectionChanges {
     #[serde(default)]
     pub digest: String,
 }
+
+/// The last entry of a collection's `schema` once the job's log is full
+/// (see `KEPT_BYTES`): later changes are counted and digested, not kept.
+pub const SCHEMA_NOT_KEPT: &str = "(more changes, not kept: the job's change log is full)";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordChange {
@@ -74,6 +87,8 @@ pub struct RecordingStore {
     changes: Vec<CollectionChanges>,
     /// The running digest of each entry of `changes`.
     digests: Vec<Xxh3>,
+    /// Bytes of samples and schema texts kept, against `KEPT_BYTES`.
+    kept_bytes: usize,
 }
 
 impl RecordingStore {
@@ -82,6 +97,7 @@ impl RecordingStore {
             inner,
             changes: Vec::new(),
             digests: Vec::new(),
+            kept_bytes: 0,
         }
     }
 
@@ -131,6 +147,9 @@ impl RecordingStore {
 
     /// How many more changes the collection's sample takes.
     fn sample_room(&self, module: &str, collection: &str) -> usize {
+        if self.kept_bytes >= KEPT_BYTES {
+            return 0;
+        }
         let taken = self
             .changes
             .iter()
@@ -152,6 +171,13 @@ impl RecordingStore {
         before: Option<String>,
         after: Option<&str>,
     ) {
+        let size = id.len() + before.as_ref().map_or(0, String::len) + after.map_or(0, str::len);
+        if self.kept_bytes + size > KEPT_BYTES {
+            // The log is full: no later change is sampled either, so what
+            // is kept is the same whatever the sizes that follow.
+            self.kept_bytes = KEPT_BYTES;
+            return;
+        }
         let parse = |doc: &str| serde_json::from_str(doc).unwrap_or(Value::String(doc.to_string()));
         let change = RecordChange {
             id: id.to_string(),
@@ -162,6 +188,7 @@ impl RecordingStore {
         let entry = self.entry(module, collection);
         if entry.samples.len() < SAMPLES {
             entry.samples.push(change);
+            self.kept_bytes += size;
         }
     }
 
@@ -196,9 +223,17 @@ impl RecordingStore {
     }
 
     fn schema(&mut self, module: &str, collection: &str, what: String) {
-        self.fingerprint(module, collection, b'S', &[&what])
-            .schema
-            .push(what);
+        let kept = crate::text::truncate(&what, SCHEMA_TEXT_BYTES).into_owned();
+        let full = self.kept_bytes + kept.len() > KEPT_BYTES;
+        if !full {
+            self.kept_bytes += kept.len();
+        }
+        let entry = self.fingerprint(module, collection, b'S', &[&what]);
+        if !full {
+            entry.schema.push(kept);
+        } else if entry.schema.last().map(String::as_str) != Some(SCHEMA_NOT_KEPT) {
+            entry.schema.push(SCHEMA_NOT_KEPT.to_string());
+        }
     }
 }
 

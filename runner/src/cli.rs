@@ -39,7 +39,12 @@ pub const EXIT_BAD_INPUT: u8 = 2;
                   graft upgrade --all-tenants --canary diku --parallel 4\n  \
                   graft changes --tenant diku\n\n\
                   Exit codes: 0 success, 1 a step failed (its module was rolled back), 2 bad input \
-                  (nothing written)."
+                  (nothing written).\n\n\
+                  Every package is treated as hostile. Besides the limits below, the host keeps at \
+                  most: 16 KiB of a failure message or inspect text, 4 MiB of change-log samples per \
+                  job, 64 MiB per scan page, 16 MiB per record, 256 open files per call; package \
+                  files at most 4 MiB (descriptor), 64 KiB (graft.json), 256 MiB (plugin). See the \
+                  threat model in docs/architecture.md."
 )]
 pub struct Cli {
     /// Where tenant databases, the journal and the plugin cache live.
@@ -99,9 +104,18 @@ pub struct LimitArgs {
     /// Log and stdout/stderr bytes kept per call; more is counted and dropped.
     #[arg(long, global = true, default_value_t = 1 << 20)]
     pub log_bytes: u64,
-    /// Native stack of plugins, in KiB (one setting for all plugins).
+    /// Native stack of plugins, in KiB (one setting for all plugins), at most
+    /// 262144 (256 MiB). Graft runs plugin calls on threads whose stack holds
+    /// this plus 4 MiB for its own code, so no plugin can overflow the runner.
     #[arg(long, global = true, default_value_t = 1024)]
     pub stack_kb: usize,
+}
+
+impl LimitArgs {
+    /// The stack of the thread that runs the command.
+    pub fn call_stack_size(&self) -> usize {
+        graft::host::call_stack_size(self.stack_kb.saturating_mul(1024))
+    }
 }
 
 #[derive(Subcommand)]
@@ -377,9 +391,10 @@ pub struct UpgradeArgs {
 pub struct DisableArgs {
     #[command(flatten)]
     pub which: TenantSelection,
-    /// Modules to disable, by name or id.
+    /// Modules to disable, by name or id. (Not named `modules`: that id is
+    /// the global `--modules` folder, and clap refuses two arguments of one id.)
     #[arg(required = true, value_name = "MODULE")]
-    pub modules: Vec<String>,
+    pub module_names: Vec<String>,
     /// Also remove the modules' data.
     #[arg(long)]
     pub purge: bool,
@@ -473,9 +488,13 @@ pub fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GRAFT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only for a terminal: a log read by CI or a file gets no
+    // escape sequences (and a plugin's text in it is escaped, see `text`).
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
@@ -489,6 +508,10 @@ impl LimitArgs {
         }
         if self.memory_mb == 0 || self.memory_mb > 64 << 10 {
             return Err(anyhow!("--memory-mb must be between 1 and 65536"));
+        }
+        let max_stack_kb = graft::host::MAX_WASM_STACK >> 10;
+        if !(64..=max_stack_kb).contains(&self.stack_kb) {
+            return Err(anyhow!("--stack-kb must be between 64 and {max_stack_kb}"));
         }
         Ok(Limits {
             deadline: Duration::from_secs_f64(self.deadline_secs),
@@ -577,7 +600,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Disable(args) => {
             let requests = args
-                .modules
+                .module_names
                 .iter()
                 .map(|id| Request {
                     id: id.clone(),

@@ -62,16 +62,34 @@ impl Graft {
         }
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<(usize, TenantOutcome)>> = Mutex::new(Vec::new());
+        // Each worker's stack holds a plugin call, so calls run in place.
+        let stack = self.host.call_stack_size();
         std::thread::scope(|scope| {
             for _ in 0..fanout.parallel.max(1).min(rest.len().max(1)) {
-                scope.spawn(|| loop {
+                let work = crate::host::on_call_stack(stack, || loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     let Some(tenant) = rest.get(n) else { break };
                     let outcome = run(tenant);
                     results.lock().unwrap().push((n, outcome));
                 });
+                let spawned = std::thread::Builder::new()
+                    .name("graft-tenant".into())
+                    .stack_size(stack)
+                    .spawn_scoped(scope, work);
+                if let Err(e) = spawned {
+                    // The tenants are taken by the workers that did start
+                    // (or below, by this thread, if none did).
+                    tracing::warn!("cannot start a tenant worker: {e}");
+                }
             }
         });
+        // Tenants no worker took (no thread could be started): run here.
+        loop {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            let Some(tenant) = rest.get(n) else { break };
+            let outcome = run(tenant);
+            results.lock().unwrap().push((n, outcome));
+        }
         let mut results = results.into_inner().unwrap();
         results.sort_by_key(|(n, _)| *n);
         outcomes.extend(results.into_iter().map(|(_, outcome)| outcome));

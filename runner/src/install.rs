@@ -20,7 +20,7 @@ use crate::host::{
     StepLog, Usage, WriteCounts,
 };
 use crate::journal::{Journal, JournalEntry};
-use crate::limits::Limits;
+use crate::limits::{Limits, MAX_PLUGIN_TEXT_BYTES};
 use crate::module_id::ModuleId;
 use crate::overlay::CollectionOverlay;
 use crate::package::{BadPackage, Catalog, Package};
@@ -29,6 +29,7 @@ use crate::plan::{
 };
 use crate::storage::{now, EnabledModule, HistoryEntry, JobRecord, TenantStore};
 use crate::tenants::Tenants;
+use crate::text::truncate;
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -715,8 +716,12 @@ impl Installer<'_> {
             Ok(match step {
                 Step::Inspect => Ok(match migration.call_inspect(store)? {
                     wit::StoredState::Empty => "empty".to_string(),
-                    wit::StoredState::Release(release) => format!("release {release}"),
-                    wit::StoredState::Unrecognised(what) => format!("unrecognised: {what}"),
+                    wit::StoredState::Release(release) => {
+                        format!("release {}", truncate(&release, MAX_PLUGIN_TEXT_BYTES))
+                    }
+                    wit::StoredState::Unrecognised(what) => {
+                        format!("unrecognised: {}", truncate(&what, MAX_PLUGIN_TEXT_BYTES))
+                    }
                 }),
                 Step::Upgrade => migration.call_upgrade(store, context)?.map(outcome_name),
                 // A rollback's "upgraded" (it changed the data) reads as what it did.

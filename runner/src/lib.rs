@@ -26,6 +26,7 @@ pub mod plan;
 pub mod queue;
 pub mod storage;
 pub mod tenants;
+pub mod text;
 pub mod validate;
 
 use anyhow::Result;

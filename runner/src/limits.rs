@@ -5,6 +5,11 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// What the host keeps of one text a plugin returns (a failure message,
+/// what `inspect` found): longer text is cut (`text::truncate`), so a
+/// 100 MB message costs the journal and the history no more than this.
+pub const MAX_PLUGIN_TEXT_BYTES: usize = 16 << 10;
+
 /// The limits a call runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Limits {

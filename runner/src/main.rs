@@ -10,7 +10,20 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_tracing(args.verbose);
-    match cli::run(args) {
+    // The command runs on a thread whose stack holds a plugin call (the
+    // main thread's size is the system's, unknown): calls then run in place.
+    let stack = args.limits.call_stack_size();
+    let command = std::thread::Builder::new()
+        .name("graft".into())
+        .stack_size(stack)
+        .spawn(graft::host::on_call_stack(stack, || cli::run(args)));
+    let result = match command {
+        Ok(thread) => thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(e) => Err(anyhow::anyhow!("cannot start graft's main thread: {e}")),
+    };
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {}", output::one_line(&error));

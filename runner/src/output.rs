@@ -8,9 +8,20 @@ use graft::Graft;
 use serde::Serialize;
 use serde_json::json;
 
-/// An error on one line: its chain of causes joined, no backtrace.
+/// The longest error line graft prints (`--json` has the whole text).
+const MAX_ERROR_CHARS: usize = 2000;
+
+/// An error on one line: its chain of causes joined, no backtrace, control
+/// characters escaped and cut to `MAX_ERROR_CHARS` (a message may carry a
+/// plugin's or a package's text).
 pub fn one_line(error: &anyhow::Error) -> String {
-    format!("{error:#}").replace('\n', " ")
+    graft::text::for_terminal(&format!("{error:#}"), MAX_ERROR_CHARS)
+}
+
+/// Text a plugin or package controls, for the terminal: control characters
+/// escaped so it cannot forge lines or send escape sequences.
+pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    graft::text::escape_controls(text)
 }
 
 pub fn print_json<T: Serialize>(value: &T) {
@@ -20,10 +31,24 @@ pub fn print_json<T: Serialize>(value: &T) {
     }
 }
 
-/// Print rows as columns padded to their widest cell.
+/// The widest a table cell gets; longer text is cut with `…` (`--json`
+/// has it whole).
+const MAX_CELL_CHARS: usize = 120;
+
+/// Print rows as columns padded to their widest cell. Every cell is
+/// escaped and cut to `MAX_CELL_CHARS`, whatever a plugin or package put
+/// in it.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| graft::text::for_terminal(cell, MAX_CELL_CHARS))
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
@@ -37,7 +62,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
         println!("{}", padded.join("  ").trim_end());
     };
     line(headers.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
 }
@@ -245,13 +270,17 @@ fn tenant_report(report: &TenantReport) {
     }
     for module in &report.modules {
         if let Some(discrepancy) = &module.discrepancy {
-            println!("note: {}: {discrepancy}", module.to);
+            println!("note: {}: {}", module.to, safe(discrepancy));
         }
         for step in &module.steps {
             for warning in step.log.warnings.iter().take(20) {
                 println!(
                     "warning: {} {}: {} {}: {}",
-                    module.to, step.step, warning.collection, warning.record_id, warning.message
+                    module.to,
+                    step.step,
+                    warning.collection,
+                    safe(&warning.record_id),
+                    safe(&warning.message)
                 );
             }
             for collection in &step.overlay {
@@ -291,12 +320,17 @@ fn tenant_report(report: &TenantReport) {
                     .filter(|n| n.what != "merged")
                     .take(20)
                 {
-                    println!("  {} {}: {}", note.what, note.record_id, note.detail);
+                    println!(
+                        "  {} {}: {}",
+                        note.what,
+                        safe(&note.record_id),
+                        safe(&note.detail)
+                    );
                     for field in &note.fields {
                         let show = |v: &Option<serde_json::Value>| show_value(v, "(none)");
                         println!(
                             "    {}: vendor was {}, now {}; the tenant's {} stays",
-                            field.field,
+                            safe(&field.field),
                             show(&field.base),
                             show(&field.vendor),
                             show(&field.tenant)
@@ -323,7 +357,10 @@ fn tenant_report(report: &TenantReport) {
         changes_table(&report.changes());
     }
     if let Some(failure) = report.failure() {
-        eprintln!("error: {failure}");
+        eprintln!(
+            "error: {}",
+            graft::text::for_terminal(&failure.to_string(), MAX_ERROR_CHARS)
+        );
         // The plugin's own frames; the runtime's panic and abort machinery is
         // in the JSON report for whoever needs it.
         let runtime = [
@@ -341,7 +378,7 @@ fn tenant_report(report: &TenantReport) {
             .iter()
             .filter(|f| !runtime.iter().any(|r| f.starts_with(r)));
         for frame in own.take(12) {
-            eprintln!("       at {frame}");
+            eprintln!("       at {}", safe(frame));
         }
         let what = if report.simulated {
             "nothing was written (simulation)".to_string()
@@ -435,7 +472,7 @@ pub fn changes(graft: &Graft, tenant: &str, job: Option<&str>, json: bool) -> Re
                         c.module,
                         c.collection,
                         name_of(&sample.op),
-                        sample.id,
+                        safe(&sample.id),
                         show(&sample.before),
                         show(&sample.after)
                     );
@@ -521,7 +558,11 @@ pub fn history(graft: &Graft, tenant: &str, json: bool) -> Result<()> {
     for entry in failed {
         println!(
             "failed and rolled back: {} {} {} step {}: {}",
-            entry.at, entry.job_id, entry.module_to, entry.step, entry.failure
+            entry.at,
+            entry.job_id,
+            entry.module_to,
+            entry.step,
+            safe(&entry.failure.to_string())
         );
     }
     Ok(())
@@ -534,7 +575,7 @@ pub fn records(records: &[(String, serde_json::Value)], json: bool) {
         return;
     }
     for (id, doc) in records {
-        println!("{id}  {doc}");
+        println!("{}  {doc}", safe(id));
     }
 }
 
@@ -571,12 +612,17 @@ pub fn reference_diff(
         return;
     }
     for change in changes {
-        println!("{} {} {}", change.what, change.collection, change.record_id);
+        println!(
+            "{} {} {}",
+            change.what,
+            change.collection,
+            safe(&change.record_id)
+        );
         let show = |v: &Option<serde_json::Value>| show_value(v, "(none)");
         for field in &change.fields {
             println!(
                 "    {}: vendor {} -> tenant {}",
-                field.field,
+                safe(&field.field),
                 show(&field.vendor),
                 show(&field.tenant)
             );
@@ -616,8 +662,8 @@ pub fn fixture(fixture: &graft::fixture::Fixture, path: &std::path::Path, what: 
         println!(
             "{}: {what}: tenant {} with {} ({records} records)",
             path.display(),
-            fixture.tenant,
-            modules.join(", ")
+            safe(&fixture.tenant),
+            safe(&modules.join(", "))
         );
     }
 }
@@ -662,7 +708,7 @@ pub fn validation(validation: &graft::validate::Validation, json: bool) {
         println!(
             "not applicable: {}: {}",
             skipped.fixture.display(),
-            skipped.reason
+            safe(&skipped.reason)
         );
     }
     for (fixture, check) in validation.all_checks() {
@@ -674,7 +720,7 @@ pub fn validation(validation: &graft::validate::Validation, json: bool) {
             .unwrap_or_else(|| "package".into());
         println!("\n{} {} ({at}):", name(check.status), check.check);
         for line in &check.details {
-            println!("  {line}");
+            println!("  {}", safe(line));
         }
     }
     println!(
@@ -722,11 +768,14 @@ pub fn adopted(report: &graft::adopt::AdoptReport, json: bool) {
     );
     for c in &report.collections {
         for definition in &c.unread_indexes {
-            println!("index left as is (graft cannot describe it): {definition}");
+            println!(
+                "index left as is (graft cannot describe it): {}",
+                safe(definition)
+            );
         }
     }
     for (table, why) in &report.skipped {
-        println!("table {table} skipped: {why}");
+        println!("table {} skipped: {}", safe(table), safe(why));
     }
 }
 
@@ -771,7 +820,7 @@ pub fn batches(batches: &[graft::queue::BatchStatus], json: bool) {
             );
         }
         for (tenant, why) in &b.failures {
-            println!("{}: tenant {tenant} failed: {why}", b.batch);
+            println!("{}: tenant {tenant} failed: {}", b.batch, safe(why));
         }
     }
 }

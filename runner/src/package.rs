@@ -40,16 +40,36 @@ struct Settings {
     limits: LimitOverrides,
 }
 
+/// The largest files a package may have: a hostile package must not make
+/// the runner read gigabytes (sparse files count at their length). FOLIO's
+/// largest real ModuleDescriptors are a few hundred KiB; a Python plugin is
+/// about 20 MB.
+pub const MAX_DESCRIPTOR_BYTES: u64 = 4 << 20;
+pub const MAX_SETTINGS_BYTES: u64 = 64 << 10;
+pub const MAX_PLUGIN_BYTES: u64 = 256 << 20;
+/// One record file of a data folder, where the runner itself reads it
+/// (`graft validate`, `graft adopt`); the plugin's own reads are bounded by
+/// its memory limit.
+pub const MAX_DATA_FILE_BYTES: u64 = 16 << 20;
+
 impl Package {
     /// Read a package folder; the error names the file and field at fault.
+    /// Nothing of the package may lead outside its folder: a file or data
+    /// folder that is a symbolic link, or a plugin path that is absolute or
+    /// climbs out with `..`, is refused (`confinement`).
     pub fn load(dir: &Path) -> Result<Package> {
+        let root = dir
+            .canonicalize()
+            .with_context(|| format!("{}: cannot open the package folder", dir.display()))?;
         let descriptor_path = dir.join(DESCRIPTOR_FILE);
-        let text = std::fs::read_to_string(&descriptor_path).with_context(|| {
-            format!(
-                "{}: cannot read the ModuleDescriptor",
-                descriptor_path.display()
-            )
-        })?;
+        let text = read_package_file(&root, &descriptor_path, MAX_DESCRIPTOR_BYTES).with_context(
+            || {
+                format!(
+                    "{}: cannot read the ModuleDescriptor",
+                    descriptor_path.display()
+                )
+            },
+        )?;
         let (descriptor, id) = ModuleDescriptor::parse(&text).map_err(|e| {
             anyhow::anyhow!(
                 "{}: invalid ModuleDescriptor: {e}",
@@ -57,21 +77,40 @@ impl Package {
             )
         })?;
         let settings_path = dir.join(SETTINGS_FILE);
-        let settings: Settings = if settings_path.exists() {
-            let text = std::fs::read_to_string(&settings_path)
+        let settings: Settings = if std::fs::symlink_metadata(&settings_path).is_ok() {
+            let text = read_package_file(&root, &settings_path, MAX_SETTINGS_BYTES)
                 .with_context(|| format!("{}: cannot read", settings_path.display()))?;
             serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", settings_path.display()))?
         } else {
             Settings::default()
         };
-        let plugin = dir.join(settings.plugin.as_deref().unwrap_or(DEFAULT_PLUGIN_FILE));
-        if !plugin.is_file() {
+        let plugin_name = settings.plugin.as_deref().unwrap_or(DEFAULT_PLUGIN_FILE);
+        let relative = Path::new(plugin_name);
+        if !relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            bail!(
+                "{}: confinement: \"plugin\" is {plugin_name:?}, which leads outside the package: \
+                 name a file inside the package folder, e.g. \"plugin.wasm\"",
+                settings_path.display()
+            );
+        }
+        let plugin = dir.join(relative);
+        if std::fs::symlink_metadata(&plugin).is_err() {
             bail!(
                 "{}: the plugin of {id} is missing: build the module's migration component (wasm32-wasip2) \
                  and put it there",
                 plugin.display()
             );
+        }
+        check_inside(&root, &plugin, MAX_PLUGIN_BYTES, false)?;
+        for (folder, _) in DATA_FOLDERS {
+            let path = dir.join(folder);
+            if std::fs::symlink_metadata(&path).is_ok() {
+                check_inside(&root, &path, 0, true)?;
+            }
         }
         Ok(Package {
             dir: dir.to_path_buf(),
@@ -82,12 +121,13 @@ impl Package {
         })
     }
 
-    /// The data folders this package has: (host path, guest path).
+    /// The data folders this package has: (host path, guest path). Each was
+    /// checked by `load` to be a real folder inside the package.
     pub fn data_folders(&self) -> Vec<(PathBuf, &'static str)> {
         DATA_FOLDERS
             .iter()
             .map(|(folder, guest)| (self.dir.join(folder), *guest))
-            .filter(|(path, _)| path.is_dir())
+            .filter(|(path, _)| is_real_dir(path))
             .collect()
     }
 
@@ -105,8 +145,110 @@ impl Package {
     }
 
     pub fn has_data(&self, folder: &str) -> bool {
-        self.dir.join(folder).is_dir()
+        is_real_dir(&self.dir.join(folder))
     }
+}
+
+fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// A file or folder of the package must be itself (not a symbolic link),
+/// of the expected kind, inside the package's real folder, and a file no
+/// larger than `max_bytes`.
+fn check_inside(root: &Path, path: &Path, max_bytes: u64, folder: bool) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    if meta.file_type().is_symlink() {
+        bail!(
+            "{}: confinement: a symbolic link; a package may not point outside itself: \
+             copy the {} into the package",
+            path.display(),
+            if folder { "folder" } else { "file" }
+        );
+    }
+    let real = path
+        .canonicalize()
+        .with_context(|| format!("{}: cannot resolve", path.display()))?;
+    if !real.starts_with(root) {
+        bail!(
+            "{}: confinement: resolves to {}, outside the package folder {}",
+            path.display(),
+            real.display(),
+            root.display()
+        );
+    }
+    match (folder, meta.is_dir(), meta.is_file()) {
+        (true, true, _) => Ok(()),
+        (true, false, _) => bail!("{}: not a folder", path.display()),
+        (false, _, true) if meta.len() > max_bytes => bail!(
+            "{}: {} bytes, more than the {} MiB a package file of this kind may have: \
+             this is not a file graft can use",
+            path.display(),
+            meta.len(),
+            max_bytes >> 20
+        ),
+        (false, _, true) => Ok(()),
+        (false, _, false) => bail!("{}: not a regular file", path.display()),
+    }
+}
+
+/// Read a text file of the package after `check_inside`, never more than
+/// `max_bytes` (the file may grow between the check and the read).
+fn read_package_file(root: &Path, path: &Path, max_bytes: u64) -> Result<String> {
+    check_inside(root, path, max_bytes, false)?;
+    let bytes = read_at_most(path, max_bytes)?;
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))
+}
+
+/// A file's bytes, refused past `max_bytes` without reading more than that.
+pub fn read_at_most(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    if bytes.len() as u64 > max_bytes {
+        bail!(
+            "{}: more than {} MiB: this is not a file graft can use",
+            path.display(),
+            max_bytes >> 20
+        );
+    }
+    Ok(bytes)
+}
+
+/// The `*.json` files under a package's data folder, in path order, never
+/// following a symbolic link (a link is reported, not read), each read
+/// with `read_at_most(MAX_DATA_FILE_BYTES)` by the caller.
+pub fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("{}: cannot read", dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("{}: cannot read", dir.display()))?;
+            let kind = entry
+                .file_type()
+                .with_context(|| format!("{}: cannot read", entry.path().display()))?;
+            let path = entry.path();
+            if kind.is_symlink() {
+                bail!(
+                    "{}: confinement: a symbolic link in a data folder; copy the file instead",
+                    path.display()
+                );
+            } else if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() && path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// The packages in a modules folder (one sub-folder each).

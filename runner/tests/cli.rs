@@ -577,3 +577,270 @@ fn a_config_file_sets_defaults_and_a_bad_one_is_bad_input() {
     );
     assert_clean_error(&output, 2, "give a PostgreSQL URL");
 }
+
+/// The subcommands `graft --help` lists, with those of each command group
+/// (`tenant create`, `data put`, ...), as the words one types.
+fn every_subcommand(data: &std::path::Path) -> Vec<Vec<String>> {
+    fn commands(help: &str) -> Vec<String> {
+        help.lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            // A command's line is indented two spaces; a wrapped
+            // description goes on lines indented further.
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .filter(|c| c != "help")
+            .collect()
+    }
+    let top = String::from_utf8(graft(data, &["--help"]).stdout).unwrap();
+    let mut all = Vec::new();
+    for command in commands(&top) {
+        let help = String::from_utf8(graft(data, &[&command, "--help"]).stdout).unwrap();
+        let nested = commands(&help);
+        if nested.is_empty() {
+            all.push(vec![command]);
+        } else {
+            all.extend(nested.into_iter().map(|n| vec![command.clone(), n]));
+        }
+    }
+    all
+}
+
+/// Every command of the README, in its order, on the real binary, and every
+/// subcommand `--help` lists among them: a command nobody runs can break
+/// unseen (`graft disable` once panicked in clap on every call).
+#[test]
+fn every_command_of_the_readme_runs_end_to_end() {
+    let data = TempDir::new().unwrap();
+    let d = data.path();
+    let files = TempDir::new().unwrap();
+    let file = |name: &str| files.path().join(name).to_str().unwrap().to_string();
+    let (install_list, record, fixtures, junit) = (
+        file("install.json"),
+        file("record.json"),
+        file("fixtures"),
+        file("validate.xml"),
+    );
+    std::fs::write(
+        file("install.json"),
+        r#"[{"id": "mod-inventory-storage-19.0.0", "action": "enable"}]"#,
+    )
+    .unwrap();
+    std::fs::write(file("record.json"), r#"{"id": "g1", "group": "visitors"}"#).unwrap();
+    std::fs::create_dir(file("fixtures")).unwrap();
+    let fixture = format!("{}/mod-users-1.1.0.json", file("fixtures"));
+    let package = graft_sample_modules::sample_modules_dir()
+        .join("mod-users-2.0.0")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let on_postgres = database_for(d).is_some();
+    // PostgreSQL's commands, on SQLite, are bad input that says so.
+    let pg_only = if on_postgres { 0 } else { 2 };
+    let steps: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["tenant", "create", "diku"], 0),
+        (vec!["tenant", "list"], 0),
+        (vec!["modules", "list"], 0),
+        (
+            vec![
+                "install",
+                "--tenant",
+                "diku",
+                "mod-users-1.0.0",
+                "--load-reference",
+                "--load-sample",
+                "--param",
+                "sampleUsers=50",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "install",
+                "--tenant",
+                "diku",
+                "mod-users-2.0.0",
+                "--simulate",
+            ],
+            0,
+        ),
+        (vec!["install", "--tenant", "diku", "mod-users-2.0.0"], 0),
+        (vec!["install", "--tenant", "diku", "mod-users-1.1.0"], 0),
+        (vec!["install", "--tenant", "diku", "mod-users"], 0),
+        (
+            vec!["install", "--tenant", "diku", "--file", &install_list],
+            0,
+        ),
+        (
+            vec![
+                "upgrade",
+                "--all-tenants",
+                "--canary",
+                "diku",
+                "--parallel",
+                "4",
+            ],
+            0,
+        ),
+        (
+            vec!["disable", "--tenant", "diku", "mod-inventory-storage"],
+            0,
+        ),
+        (
+            vec![
+                "disable",
+                "--tenant",
+                "diku",
+                "mod-inventory-storage",
+                "--purge",
+            ],
+            0,
+        ),
+        (vec!["status", "--tenant", "diku"], 0),
+        (vec!["history", "--tenant", "diku"], 0),
+        (vec!["changes", "--tenant", "diku"], 0),
+        (
+            vec![
+                "reference",
+                "diff",
+                "--tenant",
+                "diku",
+                "--module",
+                "mod-users",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "data",
+                "list",
+                "--tenant",
+                "diku",
+                "--module",
+                "mod-users",
+                "--collection",
+                "groups",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "data",
+                "put",
+                "--tenant",
+                "diku",
+                "--module",
+                "mod-users",
+                "--collection",
+                "groups",
+                "--file",
+                &record,
+            ],
+            0,
+        ),
+        (
+            vec![
+                "data",
+                "get",
+                "--tenant",
+                "diku",
+                "--module",
+                "mod-users",
+                "--collection",
+                "groups",
+                "g1",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "data",
+                "delete",
+                "--tenant",
+                "diku",
+                "--module",
+                "mod-users",
+                "--collection",
+                "groups",
+                "g1",
+            ],
+            0,
+        ),
+        // A vendor's fixture: a tenant of its own at the release.
+        (vec!["tenant", "create", "vendor"], 0),
+        (
+            vec![
+                "install",
+                "--tenant",
+                "vendor",
+                "mod-users-1.1.0",
+                "--load-reference",
+                "--load-sample",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "fixture",
+                "capture",
+                "--tenant",
+                "vendor",
+                "--module",
+                "mod-users",
+                "--out",
+                &fixture,
+            ],
+            0,
+        ),
+        (vec!["fixture", "restore", "--tenant", "copy", &fixture], 0),
+        (
+            vec![
+                "validate",
+                &package,
+                "--fixtures",
+                &fixtures,
+                "--junit",
+                &junit,
+            ],
+            0,
+        ),
+        (
+            vec!["adopt", "--tenant", "diku", "--module", "mod-users-2.0.0"],
+            pg_only,
+        ),
+        (vec!["upgrade", "--all-tenants", "--queue"], pg_only),
+        (vec!["worker", "--exit-when-idle"], pg_only),
+        (vec!["jobs"], pg_only),
+        (vec!["demo", "--users", "20"], 0),
+    ];
+    let mut ran: Vec<Vec<String>> = Vec::new();
+    for (args, code) in &steps {
+        let output = graft(d, args);
+        let text = stderr(&output);
+        assert!(
+            !text.contains("panicked") && output.status.code().is_some(),
+            "graft {}: {text}",
+            args.join(" ")
+        );
+        // `adopt` of an existing module on PostgreSQL is refused: the
+        // point here is that it runs and answers, exit 1 or 2, not that it adopts.
+        if args[0] != "adopt" {
+            assert_eq!(
+                output.status.code(),
+                Some(*code),
+                "graft {}: {text}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        ran.push(args.iter().map(|a| a.to_string()).collect());
+    }
+    for subcommand in every_subcommand(d) {
+        assert!(
+            ran.iter().any(|args| args.starts_with(&subcommand)),
+            "no step runs `graft {}`: add it here and to the README",
+            subcommand.join(" ")
+        );
+    }
+}

@@ -30,11 +30,37 @@ const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
     "snoop"
 } else if cfg!(feature = "wrong-describe") {
     "wrong-describe"
+} else if cfg!(feature = "read-symlink") {
+    "read-symlink"
+} else if cfg!(feature = "host-memory") {
+    "host-memory"
+} else if cfg!(feature = "deep-path") {
+    "deep-path"
+} else if cfg!(feature = "deep-recursion") {
+    "deep-recursion"
+} else if cfg!(feature = "sleep") {
+    "sleep"
+} else if cfg!(feature = "open-files") {
+    "open-files"
+} else if cfg!(feature = "bad-documents") {
+    "bad-documents"
+} else if cfg!(feature = "forge-output") {
+    "forge-output"
+} else if cfg!(feature = "wide-text") {
+    "wide-text"
+} else if cfg!(feature = "exit-zero") {
+    "exit-zero"
+} else if cfg!(feature = "shadow-stack") {
+    "shadow-stack"
+} else if cfg!(feature = "bad-rename") {
+    "bad-rename"
+} else if cfg!(feature = "squat") {
+    "squat"
 } else {
     "well-behaved"
 };
 
-const RELEASE: &str = if cfg!(feature = "generic") {
+const RELEASE: &str = if cfg!(any(feature = "generic", feature = "squat")) {
     release_of(MODULE_ID)
 } else if cfg!(feature = "release-2") {
     "2.0.0"
@@ -75,7 +101,7 @@ struct Test;
 
 impl Migration for Test {
     fn describe() -> Description {
-        let name = if cfg!(feature = "generic") {
+        let name = if cfg!(any(feature = "generic", feature = "squat")) {
             name_of(MODULE_ID).to_string()
         } else if cfg!(feature = "wrong-describe") {
             "mod-someone-else".to_string()
@@ -103,6 +129,9 @@ impl Migration for Test {
     fn upgrade(ctx: &Context) -> Result<Outcome> {
         if cfg!(feature = "generic") {
             return generic::upgrade();
+        }
+        if cfg!(feature = "squat") {
+            return squat();
         }
         let items = Collection::<Value>::new(ITEMS);
         if items.create()? {
@@ -250,7 +279,53 @@ fn misbehave(ctx: &Context) -> Result<Outcome> {
     Ok(Outcome::Upgraded)
 }
 
+mod hostile;
+#[cfg(any(
+    feature = "read-symlink",
+    feature = "host-memory",
+    feature = "deep-path",
+    feature = "deep-recursion",
+    feature = "sleep",
+    feature = "open-files",
+    feature = "bad-documents",
+    feature = "forge-output",
+    feature = "wide-text",
+    feature = "exit-zero",
+    feature = "shadow-stack",
+    feature = "bad-rename"
+))]
+use hostile::misbehave;
+
+/// Takes the names other modules' tables and indexes would have: the
+/// collections named in `GRAFT_TEST_COLLECTIONS` at compile time, each with
+/// the indexes of mod-users' collection of that name.
+fn squat() -> Result<Outcome> {
+    let names = option_env!("GRAFT_TEST_COLLECTIONS").unwrap_or("users");
+    for name in names.split(',') {
+        let collection = Collection::<Value>::new(name);
+        collection.create()?;
+        collection.create_index(IndexSpec::unique_ci(
+            &format!("{name}-username"),
+            "username",
+        ))?;
+        collection.put("squatter", &json!({"username": "squatter"}))?;
+    }
+    Ok(Outcome::Created)
+}
+
 #[cfg(not(any(
+    feature = "read-symlink",
+    feature = "host-memory",
+    feature = "deep-path",
+    feature = "deep-recursion",
+    feature = "sleep",
+    feature = "open-files",
+    feature = "bad-documents",
+    feature = "forge-output",
+    feature = "wide-text",
+    feature = "exit-zero",
+    feature = "shadow-stack",
+    feature = "bad-rename",
     feature = "endless-loop",
     feature = "memory-bomb",
     feature = "read-host-file",

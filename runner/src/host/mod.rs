@@ -4,16 +4,20 @@
 //! context (no network, no environment, only the package's data folders,
 //! read-only) and the tenant's storage lent to it for the call.
 
+mod clock;
 mod determinism;
+#[cfg(test)]
+mod fuzz;
 mod output;
 mod state;
 
 pub use determinism::Determinism;
 pub use state::{LogLine, ProgressFn, RecordWarning, StepLog, WriteCounts};
 
-use crate::limits::Limits;
+use crate::limits::{Limits, MAX_PLUGIN_TEXT_BYTES};
 use crate::package::Package;
 use crate::storage::TenantStore;
+use crate::text::truncate;
 use anyhow::{anyhow, bail, Context as _, Result};
 use output::BoundedPipe;
 use serde::{Deserialize, Serialize};
@@ -45,6 +49,38 @@ const SUPPORTED_MAJOR_MINOR: (u64, u64) = (0, 1);
 
 /// How often the epoch advances: the resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Native stack the host's own code needs below a plugin's deepest wasm
+/// frame: the storage calls a plugin makes (SQLite's C code, serde),
+/// wasmtime's lifting and lowering, trap handling.
+const HOST_STACK_RESERVE: usize = 4 << 20;
+
+/// Handles (open files and directories, streams, pollables) one call may
+/// hold at once; more fail the call as `handles`.
+pub const MAX_HANDLES: usize = 256;
+
+/// The largest wasm stack an operator may give plugins (`--stack-kb`).
+pub const MAX_WASM_STACK: usize = 256 << 20;
+
+thread_local! {
+    /// The stack size of this thread where the runner made it for plugin
+    /// calls (0: a thread the runner did not make, its stack unknown).
+    static CALL_STACK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The native stack a thread needs for plugin calls under `max_wasm_stack`.
+pub fn call_stack_size(max_wasm_stack: usize) -> usize {
+    max_wasm_stack.min(MAX_WASM_STACK) + HOST_STACK_RESERVE
+}
+
+/// `f`, to run as the body of a thread spawned with `stack` bytes of stack:
+/// plugin calls on it then run in place (see `Host::call`).
+pub fn on_call_stack<T>(stack: usize, f: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    move || {
+        CALL_STACK.with(|size| size.set(stack));
+        f()
+    }
+}
 
 /// Settings of the engine, shared by every plugin.
 #[derive(Debug, Clone)]
@@ -88,6 +124,7 @@ impl Runtime {
         let engine = Engine::new(&wasm).map_err(|e| anyhow!("cannot set up wasmtime: {e}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        clock::add_to_linker(&mut linker)?;
         bindings::Plugin::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state)?;
         Ok(Runtime { engine, linker })
     }
@@ -104,6 +141,8 @@ impl Runtime {
 }
 
 pub struct Host {
+    /// See `HostConfig::max_wasm_stack`.
+    max_wasm_stack: usize,
     /// Two engines, since counting instructions is compiled into the code
     /// and costs about a tenth of a rewrite's time (docs/benchmarks.md):
     /// calls are metered only when their limits have fuel (or the host
@@ -152,6 +191,8 @@ pub enum FailureKind {
     Memory,
     /// The plugin overflowed its stack.
     Stack,
+    /// The plugin held more open files and other handles than allowed.
+    Handles,
     /// Any other trap.
     Trap,
     /// The steps reported more record warnings than the operator allows.
@@ -224,6 +265,14 @@ pub struct CallSetup {
 
 impl Host {
     pub fn new(config: HostConfig) -> Result<Host> {
+        raise_file_limit();
+        if config.max_wasm_stack > MAX_WASM_STACK {
+            bail!(
+                "a plugin stack of {} KiB is more than the {} KiB graft allows (--stack-kb)",
+                config.max_wasm_stack >> 10,
+                MAX_WASM_STACK >> 10
+            );
+        }
         let plain = Runtime::new(&config, false)?;
         let metered = Runtime::new(&config, true)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -248,6 +297,7 @@ impl Host {
                 .with_context(|| format!("{}: cannot create the plugin cache", dir.display()))?;
         }
         Ok(Host {
+            max_wasm_stack: config.max_wasm_stack,
             plain,
             metered,
             count_fuel: config.count_fuel,
@@ -269,7 +319,7 @@ impl Host {
         let metered = self.count_fuel || limits.fuel.is_some();
         let runtime = self.runtime(metered);
         let path = &package.plugin;
-        let bytes = std::fs::read(path)
+        let bytes = crate::package::read_at_most(path, crate::package::MAX_PLUGIN_BYTES)
             .with_context(|| format!("{}: cannot read the plugin", path.display()))?;
         check_header(path, &bytes)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -356,8 +406,58 @@ impl Host {
         Ok(component)
     }
 
-    /// Run one call of a plugin in a fresh store.
-    pub fn call<T>(
+    /// The native stack a thread needs to run this host's plugin calls: a
+    /// plugin's wasm frames run on the calling thread's own stack, up to
+    /// `max_wasm_stack`, and the host's code runs below them. A thread that
+    /// runs many calls (a tenant worker) is spawned with it (`on_call_stack`).
+    pub fn call_stack_size(&self) -> usize {
+        call_stack_size(self.max_wasm_stack)
+    }
+
+    /// Run one call of a plugin in a fresh store, on a stack that holds it:
+    /// the current thread's where the runner made it large enough, else a
+    /// thread of its own (a stack overflow of the host would abort the
+    /// whole process, every other tenant's job with it).
+    pub fn call<T: Send>(
+        &self,
+        plugin: &Plugin,
+        setup: CallSetup,
+        f: impl FnOnce(
+                &bindings::Plugin,
+                &mut Store<StepState>,
+            ) -> wasmtime::Result<Result<T, wit::Failure>>
+            + Send,
+    ) -> CallOutcome<T> {
+        let needed = self.call_stack_size();
+        if CALL_STACK.with(|size| size.get()) >= needed {
+            return self.call_here(plugin, setup, f);
+        }
+        // The call's parts wait in a slot the thread takes them from, so
+        // that if no thread can be started they are still here.
+        let slot = Mutex::new(Some((setup, f)));
+        let spawned = std::thread::scope(|scope| {
+            let body = on_call_stack(needed, || {
+                let (setup, f) = slot.lock().unwrap().take().expect("taken once");
+                self.call_here(plugin, setup, f)
+            });
+            std::thread::Builder::new()
+                .name("graft-call".into())
+                .stack_size(needed)
+                .spawn_scoped(scope, body)
+                .map(|thread| thread.join())
+        });
+        match spawned {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(e) => {
+                tracing::warn!("cannot start a thread for a plugin call ({e}); calling in place");
+                let (setup, f) = slot.into_inner().unwrap().expect("not taken");
+                self.call_here(plugin, setup, f)
+            }
+        }
+    }
+
+    fn call_here<T>(
         &self,
         plugin: &Plugin,
         setup: CallSetup,
@@ -384,14 +484,17 @@ impl Host {
                 ));
             }
         }
+        let deadline = started + limits.deadline;
+        let mut table = ResourceTable::new();
+        // Open files, streams and other handles a call may hold at once: a
+        // plugin must not take the process's file descriptors from every
+        // other tenant's call.
+        table.set_max_capacity(MAX_HANDLES);
         let mut state = StepState {
+            deadline: Some(deadline),
             wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                limit: limits.memory_bytes as usize,
-                exceeded: false,
-                peak: 0,
-            },
+            table,
+            limiter: MemoryLimiter::new(limits.memory_bytes as usize),
             store: setup.store,
             module: plugin.package.id.name.clone(),
             release: plugin.package.id.version.to_string(),
@@ -401,7 +504,6 @@ impl Host {
             stdout,
             stderr,
         };
-        let deadline = started + limits.deadline;
         if let Some(db) = state.store.as_deref_mut() {
             db.set_deadline(Some(deadline));
         }
@@ -425,7 +527,7 @@ impl Host {
                 let instance = plugin
                     .pre
                     .instantiate(&mut store)
-                    .map_err(|e| host_failure(format!("cannot instantiate the plugin: {e}")))?;
+                    .map_err(|e| instantiate_failure(&e, store.data(), &limits))?;
                 match f(&instance, &mut store) {
                     Ok(Ok(value)) => Ok(value),
                     Ok(Err(failure)) => Err(plugin_failure(failure)),
@@ -505,13 +607,65 @@ impl Host {
         let outcome = self.call(plugin, setup, |p, store| {
             p.graft_migration_migration().call_describe(store).map(Ok)
         });
-        outcome.result.map_err(|failure| {
+        let description = outcome.result.map_err(|failure| {
             anyhow!(
                 "{}: describe failed: {failure}",
                 plugin.package.plugin.display()
             )
-        })
+        })?;
+        check_description_size(&plugin.package.plugin, &description)?;
+        Ok(description)
     }
+}
+
+/// Let the process open as many files as the system allows it (the soft
+/// limit up to the hard one, once): every call may hold `MAX_HANDLES`,
+/// tenants run in parallel, and each tenant's database holds a few more.
+fn raise_file_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write `limit`.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && limit.rlim_cur < limit.rlim_max
+            {
+                limit.rlim_cur = limit.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    tracing::debug!("cannot raise the open file limit");
+                }
+            }
+        }
+    });
+}
+
+/// A description names a module and releases: short texts, a few of them.
+/// Anything larger is refused before the host keeps or prints it.
+fn check_description_size(path: &Path, description: &wit::Description) -> Result<()> {
+    const TEXT: usize = 256;
+    const RELEASES: usize = 1000;
+    let texts = [
+        &description.module_name,
+        &description.release,
+        &description.contract,
+    ]
+    .into_iter()
+    .chain(&description.upgrades_from)
+    .chain(&description.rolls_back_to);
+    if texts.clone().any(|t| t.len() > TEXT)
+        || description.upgrades_from.len() > RELEASES
+        || description.rolls_back_to.len() > RELEASES
+    {
+        bail!(
+            "{}: describe returned names longer than {TEXT} bytes or more than {RELEASES} \
+             releases: not a description graft can use",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {
@@ -528,24 +682,60 @@ fn host_failure(message: String) -> CallFailure {
     }
 }
 
+/// A plugin's text, cut to what the host keeps of it.
+fn kept(text: String) -> String {
+    match truncate(&text, MAX_PLUGIN_TEXT_BYTES) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(cut) => cut,
+    }
+}
+
 fn plugin_failure(failure: wit::Failure) -> CallFailure {
     match failure {
         wit::Failure::Unsupported(message) => CallFailure {
             kind: FailureKind::Unsupported,
-            message,
+            message: kept(message),
             collection: None,
             record_id: None,
             backtrace: Vec::new(),
         },
         wit::Failure::Failed(detail) => CallFailure {
             kind: FailureKind::Failed,
-            message: detail.message,
-            collection: detail.collection,
-            record_id: detail.record_id,
+            message: kept(detail.message),
+            collection: detail.collection.map(kept),
+            record_id: detail.record_id.map(kept),
             backtrace: Vec::new(),
         },
     }
 }
+
+/// Why a plugin could not start: its memories and tables (or how many it
+/// creates) past the limits are `memory`, anything else is the host's.
+fn instantiate_failure(error: &wasmtime::Error, state: &StepState, limits: &Limits) -> CallFailure {
+    let text = format!("{error:#}");
+    if state.limiter.exceeded {
+        return classify_trap(error, state, limits);
+    }
+    if text.contains("count too high") || text.contains("resource limit exceeded") {
+        return CallFailure {
+            kind: FailureKind::Memory,
+            message: kept(format!(
+                "the plugin creates more than the host allows (at most {} instances, {} memories, \
+                 {} tables): {text}",
+                state::MAX_INSTANCES,
+                state::MAX_MEMORIES,
+                state::MAX_TABLES
+            )),
+            ..host_failure(String::new())
+        };
+    }
+    host_failure(kept(format!("cannot instantiate the plugin: {text}")))
+}
+
+/// Frames of a trap's backtrace the host keeps, and the longest name (a
+/// plugin names its own functions).
+const BACKTRACE_FRAMES: usize = 64;
+const FRAME_NAME_BYTES: usize = 512;
 
 fn classify_trap(error: &wasmtime::Error, state: &StepState, limits: &Limits) -> CallFailure {
     let trap = error.downcast_ref::<Trap>().copied();
@@ -577,10 +767,22 @@ fn classify_trap(error: &wasmtime::Error, state: &StepState, limits: &Limits) ->
                 FailureKind::Stack,
                 "the plugin overflowed its stack".to_string(),
             ),
-            _ => (
-                FailureKind::Trap,
-                format!("the plugin trapped: {}", first_line(&format!("{error:#}"))),
-            ),
+            _ if error.chain().any(|cause| {
+                matches!(
+                    cause.downcast_ref::<wasmtime::component::ResourceTableError>(),
+                    Some(wasmtime::component::ResourceTableError::Full)
+                )
+            }) =>
+            {
+                (
+                    FailureKind::Handles,
+                    format!(
+                        "the plugin held more than {MAX_HANDLES} open files, streams and other \
+                         handles at once"
+                    ),
+                )
+            }
+            _ => (FailureKind::Trap, trap_reason(error)),
         }
     };
     let backtrace = error
@@ -589,8 +791,12 @@ fn classify_trap(error: &wasmtime::Error, state: &StepState, limits: &Limits) ->
             trace
                 .frames()
                 .iter()
+                .take(BACKTRACE_FRAMES)
                 .map(|frame| match frame.func_name() {
-                    Some(name) => format!("{:#}", rustc_demangle::demangle(name)),
+                    Some(name) => kept_bytes(
+                        format!("{:#}", rustc_demangle::demangle(name)),
+                        FRAME_NAME_BYTES,
+                    ),
                     None => format!("function #{}", frame.func_index()),
                 })
                 .collect()
@@ -605,8 +811,34 @@ fn classify_trap(error: &wasmtime::Error, state: &StepState, limits: &Limits) ->
     }
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
+fn kept_bytes(text: String, max: usize) -> String {
+    truncate(&text, max).into_owned()
+}
+
+/// Why a call ended that no limit explains, from the root of the error:
+/// wasmtime wraps the cause in a context that only says where in the wasm
+/// it happened ("error while executing at wasm backtrace: ..."), so the
+/// chain is walked and every cause but that one named.
+fn trap_reason(error: &wasmtime::Error) -> String {
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return format!(
+            "the plugin called exit({}) instead of returning a result",
+            exit.0
+        );
+    }
+    let causes: Vec<String> = error
+        .chain()
+        .map(|cause| cause.to_string())
+        .filter(|text| !text.starts_with("error while executing at wasm backtrace"))
+        .map(|text| text.lines().next().unwrap_or_default().trim().to_string())
+        .filter(|text| !text.is_empty())
+        .collect();
+    let reason = if causes.is_empty() {
+        "no reason given".to_string()
+    } else {
+        causes.join(": ")
+    };
+    kept(format!("the plugin trapped: {reason}"))
 }
 
 /// The message of a Rust panic from the guest's stderr, as

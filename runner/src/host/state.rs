@@ -13,6 +13,8 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 pub type ProgressFn = Box<dyn FnMut(u64, u64) + Send>;
 
 pub struct StepState {
+    /// When the call must end: waits inside WASI are cut here (`clock`).
+    pub deadline: Option<std::time::Instant>,
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
@@ -43,34 +45,87 @@ impl WasiView for StepState {
 
 /// Refuses memory growth past the limit, and remembers that it did so the
 /// failure can say `memory` rather than the trap the guest turns it into.
+///
+/// The limit holds over everything the call's instances hold: the sum of
+/// all their linear memories and tables (a component may define many of
+/// each), and the number of instances, memories and tables is bounded too.
 pub struct MemoryLimiter {
     pub limit: usize,
     pub exceeded: bool,
+    /// The most bytes held at once.
     pub peak: usize,
+    /// Bytes held now by all memories and tables.
+    pub used: usize,
+}
+
+/// What the host counts for one table element (a function or host
+/// reference: a pointer, with room for wasmtime's own bookkeeping).
+const TABLE_ELEMENT_BYTES: usize = 16;
+/// Core instances, memories and tables one call may create: a Rust
+/// component has a handful of each, an interpreter's (Python, JS) a few
+/// dozen.
+pub const MAX_INSTANCES: usize = 1000;
+pub const MAX_MEMORIES: usize = 32;
+pub const MAX_TABLES: usize = 1000;
+
+impl MemoryLimiter {
+    pub fn new(limit: usize) -> Self {
+        MemoryLimiter {
+            limit,
+            exceeded: false,
+            peak: 0,
+            used: 0,
+        }
+    }
+
+    fn grow(&mut self, current: usize, desired: usize) -> bool {
+        let more = desired.saturating_sub(current);
+        match self.used.checked_add(more) {
+            Some(total) if total <= self.limit => {
+                self.used = total;
+                self.peak = self.peak.max(total);
+                true
+            }
+            _ => {
+                self.exceeded = true;
+                false
+            }
+        }
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.exceeded = true;
-            return Ok(false);
-        }
-        self.peak = self.peak.max(desired);
-        Ok(true)
+        Ok(self.grow(current, desired))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        Ok(self.grow(
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
+        ))
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -171,7 +226,12 @@ impl StepLog {
 
     pub fn line(&mut self, level: &'static str, message: String) {
         if self.has_room(message.len()) {
-            tracing::debug!(target: "graft::plugin", level, "{message}");
+            tracing::debug!(
+                target: "graft::plugin",
+                level,
+                "{}",
+                crate::text::escape_controls(&message)
+            );
             self.lines.push(LogLine { level, message });
         }
     }
@@ -345,7 +405,23 @@ impl store::Host for StepState {
         limit: u32,
     ) -> Res<Vec<types::Record>> {
         let (db, module) = self.storage()?;
-        let rows = db.scan(module, &collection, after.as_deref(), limit.min(100_000))?;
+        let limit = limit.min(100_000);
+        let rows = db.scan(module, &collection, after.as_deref(), limit)?;
+        // The store cuts a page at `MAX_SCAN_PAGE_BYTES`. A short page means
+        // the end to a 0.1 plugin (the contract says only that an empty one
+        // does, but the SDK reads a short one so), so a page cut by its size
+        // is refused, never handed on as if the collection ended there.
+        if rows.len() < limit as usize {
+            if let Some((last, _)) = rows.last() {
+                if !db.scan(module, &collection, Some(last), 1)?.is_empty() {
+                    return Err(store::StoreError::Other(format!(
+                        "scan of {collection}: {limit} records are more than the {} MiB a page \
+                         may hold; scan with fewer records per page",
+                        storage::MAX_SCAN_PAGE_BYTES >> 20
+                    )));
+                }
+            }
+        }
         Ok(rows
             .into_iter()
             .map(|(id, doc)| types::Record { id, doc })

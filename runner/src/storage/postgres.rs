@@ -361,6 +361,32 @@ impl PostgresStore {
         }
     }
 
+    /// The FOLIO schema of a module of this tenant, `<tenant>_<module>`, if
+    /// no other tenant's or module's collections are in it: two pairs may
+    /// map to one schema (`diku_mod` + `users` and `diku` + `mod-users`, or
+    /// `mod-Users` and `mod-users`), and a FOLIO module or tool reading the
+    /// schema must never find another's data there.
+    fn module_schema(&mut self, module: &str) -> StoreResult<String> {
+        let schema = ident(&format!("{}_{module}", self.tenant));
+        let owner = self
+            .client
+            .query_opt(
+                "SELECT tenant, module FROM graft.collections
+                 WHERE schema_name = $1 AND (tenant <> $2 OR module <> $3) LIMIT 1",
+                &[&schema, &self.tenant, &module],
+            )
+            .map_err(backend)?;
+        if let Some(owner) = owner {
+            let (tenant, other): (String, String) = (owner.get(0), owner.get(1));
+            return Err(StoreError::InvalidName(format!(
+                "schema {schema} of tenant {} module {module} holds tenant {tenant} module {other} \
+                 already: two tenants or modules may not share a FOLIO schema; rename one of them",
+                self.tenant
+            )));
+        }
+        Ok(schema)
+    }
+
     fn table(&mut self, module: &str, collection: &str) -> StoreResult<Table> {
         self.find_table(module, collection)?
             .ok_or_else(|| StoreError::NoSuchCollection(collection.to_string()))
@@ -554,7 +580,7 @@ impl PostgresStore {
     /// The tables of a module's schema (`<tenant>_<module>`), each with
     /// whether it has FOLIO's `id` (uuid or text) and `jsonb` columns.
     pub fn schema_tables(&mut self, module: &str) -> StoreResult<(String, Vec<(String, bool)>)> {
-        let schema = ident(&format!("{}_{module}", self.tenant));
+        let schema = self.module_schema(module)?;
         let rows = self
             .client
             .query(
@@ -589,7 +615,7 @@ impl PostgresStore {
                 "collection {collection} of {module} is registered already"
             )));
         }
-        let schema = ident(&format!("{}_{module}", self.tenant));
+        let schema = self.module_schema(module)?;
         self.client
             .execute(
                 "INSERT INTO graft.collections (tenant, module, collection, schema_name, table_name)
@@ -881,7 +907,7 @@ impl TenantStore for PostgresStore {
         if self.find_table(module, collection)?.is_some() {
             return Ok(false);
         }
-        let schema = ident(&format!("{}_{module}", self.tenant));
+        let schema = self.module_schema(module)?;
         // Two names may map to one identifier (`a-b`, `a_b`): number the later ones.
         let base = ident(collection);
         let mut name = base.clone();
@@ -1169,7 +1195,8 @@ impl TenantStore for PostgresStore {
         let table = self.table(module, collection)?;
         let limit = i64::from(limit);
         // uuid order is the order of the ids' lower-case text: pages agree
-        // with SQLite's.
+        // with SQLite's. Rows are read as they come, so a page cut by its
+        // size never holds the rest.
         let rows = match after {
             Some(after) => {
                 let after_id = if table.uuid_ids && is_uuid(after) {
@@ -1181,18 +1208,24 @@ impl TenantStore for PostgresStore {
                     "SELECT id::text, jsonb::text FROM {} WHERE {after_id} ORDER BY id LIMIT $2",
                     table.qualified()
                 );
-                self.client.query(&sql, &[&after, &limit])
+                let params: [&(dyn pg::types::ToSql + Sync); 2] = [&after, &limit];
+                self.client.query_raw(&sql, params)
             }
             None => {
                 let sql = format!(
                     "SELECT id::text, jsonb::text FROM {} ORDER BY id LIMIT $1",
                     table.qualified()
                 );
-                self.client.query(&sql, &[&limit])
+                let params: [&(dyn pg::types::ToSql + Sync); 1] = [&limit];
+                self.client.query_raw(&sql, params)
             }
         }
         .map_err(backend)?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        use pg::fallible_iterator::FallibleIterator as _;
+        let rows = rows
+            .iterator()
+            .map(|row| row.and_then(|row| Ok((row.try_get(0)?, row.try_get(1)?))));
+        page_by_bytes(rows, backend)
     }
 
     fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
@@ -1211,10 +1244,10 @@ impl TenantStore for PostgresStore {
         collection: &str,
         change: &FieldChange,
     ) -> StoreResult<u64> {
+        check_change(change)?;
         let table = self.table(module, collection)?.qualified();
         let (sql, value) = match change {
             FieldChange::SetDefault { field, value } => {
-                check_field(field)?;
                 let path = path_array(field);
                 (
                     format!("UPDATE {table} SET jsonb = jsonb_set(jsonb, {path}, $1::text::jsonb, true) WHERE jsonb #> {path} IS NULL"),
@@ -1222,7 +1255,6 @@ impl TenantStore for PostgresStore {
                 )
             }
             FieldChange::Set { field, value } => {
-                check_field(field)?;
                 let path = path_array(field);
                 (
                     format!("UPDATE {table} SET jsonb = jsonb_set(jsonb, {path}, $1::text::jsonb, true)
@@ -1231,7 +1263,6 @@ impl TenantStore for PostgresStore {
                 )
             }
             FieldChange::Remove { field } => {
-                check_field(field)?;
                 let path = path_array(field);
                 (
                     format!("UPDATE {table} SET jsonb = jsonb #- {path} WHERE jsonb #> {path} IS NOT NULL"),
@@ -1239,8 +1270,6 @@ impl TenantStore for PostgresStore {
                 )
             }
             FieldChange::Rename { from, to } => {
-                check_field(from)?;
-                check_field(to)?;
                 let (from, to) = (path_array(from), path_array(to));
                 (
                     format!("UPDATE {table} SET jsonb = jsonb_set(jsonb #- {from}, {to}, jsonb #> {from}, true)
@@ -1249,9 +1278,6 @@ impl TenantStore for PostgresStore {
                 )
             }
         };
-        if let Some(value) = value {
-            check_json_value(value)?;
-        }
         let changed = self
             .guarded(|client| match value {
                 Some(value) => client.execute(&sql, &[value]),

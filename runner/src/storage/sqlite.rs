@@ -189,7 +189,8 @@ impl SqliteStore {
         let converted = text_tables
             .iter()
             .try_for_each(|(module, collection, table)| {
-                let new = format!("{table}__jsonb");
+                // A '-' is in no name `sql_ident` makes: no table has this one.
+                let new = format!("{table}-jsonb");
                 self.conn
                     .execute_batch(&format!(
                         "{};
@@ -200,7 +201,16 @@ impl SqliteStore {
                     ))
                     .map_err(backend)?;
                 for spec in self.list_indexes(module, collection)? {
-                    self.create_index_sql(table, collection, &spec)?;
+                    let sql_name: String = self
+                        .conn
+                        .query_row(
+                            "SELECT sql_name FROM graft_indexes
+                             WHERE module = ?1 AND collection = ?2 AND name = ?3",
+                            params![module, collection, spec.name],
+                            |row| row.get(0),
+                        )
+                        .map_err(backend)?;
+                    self.create_index_sql(table, collection, &spec, &sql_name)?;
                 }
                 Ok(())
             });
@@ -211,6 +221,33 @@ impl SqliteStore {
                 Err(e)
             }
         }
+    }
+
+    /// `base`, or `base_2`, `base_3`, ...: the first name no table or index
+    /// of the database has, compared as SQLite compares names (ASCII case
+    /// folded). Two modules or collections may map to one identifier
+    /// (`a-b` and `a_b`, `mod-Users` and `mod-users`, or a module whose
+    /// collection is named like another's table or index): neither may then
+    /// take the other's, and none can squat a name another needs later.
+    fn free_name(&mut self, base: &str) -> StoreResult<String> {
+        let mut name = base.to_string();
+        for n in 2.. {
+            let taken: bool = self
+                .conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE lower(name) = lower(?1))
+                         OR EXISTS (SELECT 1 FROM graft_collections WHERE lower(table_name) = lower(?1))
+                         OR EXISTS (SELECT 1 FROM graft_indexes WHERE lower(sql_name) = lower(?1))",
+                    [&name],
+                    |row| row.get(0),
+                )
+                .map_err(backend)?;
+            if !taken {
+                break;
+            }
+            name = format!("{base}_{n}");
+        }
+        Ok(name)
     }
 
     fn table(&mut self, module: &str, collection: &str) -> StoreResult<String> {
@@ -245,15 +282,15 @@ impl SqliteStore {
         table: &str,
         collection: &str,
         spec: &IndexSpec,
-    ) -> StoreResult<String> {
-        let sql_name = sql_ident(&["ix", table, &spec.name]);
+        sql_name: &str,
+    ) -> StoreResult<()> {
         let unique = if spec.unique { "UNIQUE " } else { "" };
         let created = self.conn.execute_batch(&format!(
             "CREATE {unique}INDEX \"{sql_name}\" ON \"{table}\" ({})",
             index_expression(spec)
         ));
         match created {
-            Ok(()) => Ok(sql_name),
+            Ok(()) => Ok(()),
             // SQLite names the table's columns, not the index, when existing rows collide.
             Err(rusqlite::Error::SqliteFailure(code, _))
                 if code.code == ErrorCode::ConstraintViolation =>
@@ -402,24 +439,7 @@ impl TenantStore for SqliteStore {
         if self.find_table(module, collection)?.is_some() {
             return Ok(false);
         }
-        // Two names may map to one identifier (`a-b`, `a_b`): number the later ones.
-        let base = sql_ident(&[module, collection]);
-        let mut table = base.clone();
-        let mut n = 1;
-        while self
-            .conn
-            .query_row(
-                "SELECT 1 FROM graft_collections WHERE table_name = ?1",
-                [&table],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(backend)?
-            .is_some()
-        {
-            n += 1;
-            table = format!("{base}_{n}");
-        }
+        let table = self.free_name(&sql_ident(&[module, collection]))?;
         self.conn
             .execute_batch(&create_table_sql(&table))
             .map_err(backend)?;
@@ -487,7 +507,8 @@ impl TenantStore for SqliteStore {
         if let Some(created) = existing_index(self, module, collection, spec)? {
             return Ok(created);
         }
-        let sql_name = self.create_index_sql(&table, collection, spec)?;
+        let sql_name = self.free_name(&sql_ident(&["ix", &table, &spec.name]))?;
+        self.create_index_sql(&table, collection, spec, &sql_name)?;
         self.conn
             .execute(
                 "INSERT INTO graft_indexes (module, collection, name, field, is_unique, case_insensitive, sql_name)
@@ -670,7 +691,7 @@ impl TenantStore for SqliteStore {
             None => stmt.query_map(params![limit], row),
         }
         .map_err(backend)?;
-        rows.collect::<Result<_, _>>().map_err(backend)
+        page_by_bytes(rows, backend)
     }
 
     fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
@@ -688,10 +709,10 @@ impl TenantStore for SqliteStore {
         collection: &str,
         change: &FieldChange,
     ) -> StoreResult<u64> {
+        check_change(change)?;
         let table = self.table(module, collection)?;
         let (sql, value) = match change {
             FieldChange::SetDefault { field, value } => {
-                check_field(field)?;
                 let path = json_path(field);
                 (
                     format!("UPDATE \"{table}\" SET doc = jsonb_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL"),
@@ -699,7 +720,6 @@ impl TenantStore for SqliteStore {
                 )
             }
             FieldChange::Set { field, value } => {
-                check_field(field)?;
                 let path = json_path(field);
                 (
                     format!(
@@ -710,7 +730,6 @@ impl TenantStore for SqliteStore {
                 )
             }
             FieldChange::Remove { field } => {
-                check_field(field)?;
                 let path = json_path(field);
                 (
                     format!("UPDATE \"{table}\" SET doc = jsonb_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL"),
@@ -718,8 +737,6 @@ impl TenantStore for SqliteStore {
                 )
             }
             FieldChange::Rename { from, to } => {
-                check_field(from)?;
-                check_field(to)?;
                 let (from, to) = (json_path(from), json_path(to));
                 (
                     format!(
@@ -730,9 +747,6 @@ impl TenantStore for SqliteStore {
                 )
             }
         };
-        if let Some(value) = value {
-            check_json_value(value)?;
-        }
         let changed = match value {
             Some(value) => self.conn.execute(&sql, [value]),
             None => self.conn.execute(&sql, []),

@@ -21,7 +21,7 @@ use crate::host::Host;
 use crate::install::{Installer, Job, ModuleReport, TenantReport};
 use crate::journal::Journal;
 use crate::limits::Limits;
-use crate::package::{Catalog, Package, DATA_FOLDERS};
+use crate::package::{self, Catalog, Package};
 use crate::plan::{Request, RequestAction};
 use crate::storage::Dump;
 use crate::tenants::Tenants;
@@ -300,10 +300,22 @@ impl Validator<'_> {
 fn check_data_folders(package: &Package) -> Check {
     let mut files = 0;
     let mut problems = Vec::new();
-    for (folder, _) in DATA_FOLDERS {
-        let dir = package.dir.join(folder);
-        if dir.is_dir() {
-            visit_json(&dir, &mut files, &mut problems);
+    for (dir, _) in package.data_folders() {
+        match package::data_files(&dir) {
+            Ok(paths) => {
+                files += paths.len();
+                for path in paths {
+                    let parsed = package::read_at_most(&path, package::MAX_DATA_FILE_BYTES)
+                        .and_then(|bytes| {
+                            serde_json::from_slice::<serde_json::Value>(&bytes)
+                                .map_err(anyhow::Error::from)
+                        });
+                    if let Err(e) = parsed {
+                        problems.push(format!("{}: {e:#}", path.display()));
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("{e:#}")),
         }
     }
     if problems.is_empty() {
@@ -319,36 +331,6 @@ fn check_data_folders(package: &Package) -> Check {
             format!("{} of {files} data files cannot be read", problems.len()),
         )
         .with_details(problems)
-    }
-}
-
-fn visit_json(dir: &Path, files: &mut usize, problems: &mut Vec<String>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            problems.push(format!("{}: {e}", dir.display()));
-            return;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            visit_json(&path, files, problems);
-            continue;
-        }
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        *files += 1;
-        let parsed = std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string())
-            });
-        if let Err(e) = parsed {
-            problems.push(format!("{}: {e}", path.display()));
-        }
     }
 }
 
