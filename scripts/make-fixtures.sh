@@ -24,7 +24,7 @@ put() { echo "$4" | graft data put --tenant "$1" --module "$2" --collection "$3"
 mkdir -p "$out"
 
 for release in 1.0.0 1.1.0 2.0.0; do
-  tenant="users_${release//./_}"
+  tenant="users${release//./}"
   graft tenant create "$tenant" >/dev/null
   graft install --tenant "$tenant" "mod-users-$release" \
     --load-reference --load-sample --param sampleUsers=100 >/dev/null
@@ -41,7 +41,7 @@ for release in 1.0.0 1.1.0 2.0.0; do
 done
 
 for release in 19.0.0 23.0.0 27.0.0 30.0.5; do
-  tenant="inventory_${release//./_}"
+  tenant="inventory${release//./}"
   graft tenant create "$tenant" >/dev/null
   sample=()
   # Of these releases, only 30.0.5 ships sample data.

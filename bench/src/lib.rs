@@ -234,9 +234,22 @@ fn add_users(db: &mut dyn TenantStore, count: u64) -> Result<()> {
 /// A copy of a seeded tenant as tenant `name` of a fresh data directory.
 fn tenant_copy(setup: &Setup, seed: &Path, data: &str, name: &str) -> Result<Graft> {
     let graft = setup.graft(data)?;
-    std::fs::create_dir_all(graft.data_dir.join("tenants"))?;
-    std::fs::copy(seed, graft.tenants.path(name))?;
+    copy_tenant(seed, &graft, name)?;
     Ok(graft)
+}
+
+/// Copy a tenant's SQLite file as tenant `name` of `graft`: the copy's
+/// tenant row names it (graft opens only a tenant's own database).
+pub fn copy_tenant(seed: &Path, graft: &Graft, name: &str) -> Result<()> {
+    std::fs::create_dir_all(graft.data_dir.join("tenants"))?;
+    let path = graft.tenants.path(name);
+    std::fs::copy(seed, &path)?;
+    let conn = rusqlite::Connection::open(&path)?;
+    conn.execute(
+        "UPDATE graft_tenant SET value = ?1 WHERE key = 'tenant'",
+        [name],
+    )?;
+    Ok(())
 }
 
 /// Remove a copy made by [`tenant_copy`] once its leg is measured, so the
@@ -591,23 +604,7 @@ pub fn b3(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
 /// B4: many tenants, three modules each, everything already up to date.
 pub fn b4(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
     let graft = setup.graft("b4")?;
-    graft.tenants.create("seed")?;
-    let modules = [
-        id("mod-users-2.0.0"),
-        id("mod-users-bl-7.7.3"),
-        id("mod-inventory-storage-30.0.5"),
-    ];
-    let report = graft.install("seed", &modules, &InstallOptions::default())?;
-    anyhow::ensure!(
-        report.ok,
-        "cannot install the three modules: {:?}",
-        report.failure()
-    );
-    let seed = graft.tenants.path("seed");
-    let tenants: Vec<String> = (0..sizes.tenants).map(|n| format!("t{n:04}")).collect();
-    for tenant in &tenants {
-        std::fs::copy(&seed, graft.tenants.path(tenant))?;
-    }
+    let tenants = fan_out_tenants(&graft, sizes.tenants)?;
     let mut runs = Vec::new();
     for _ in 0..sizes.runs {
         let fanout = graft::fanout::Fanout {
@@ -638,6 +635,112 @@ pub fn b4(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
         target: "1,000 tenants <= 10 s".into(),
         met: Some(scaled <= 10.0),
         notes: vec![format!("per 1,000 tenants: {scaled:.1} s")],
+    })
+}
+
+/// The tenants of B4 and B8: `count` copies of one tenant with three
+/// modules installed.
+fn fan_out_tenants(graft: &Graft, count: usize) -> Result<Vec<String>> {
+    graft.tenants.create("seed")?;
+    let modules = [
+        id("mod-users-2.0.0"),
+        id("mod-users-bl-7.7.3"),
+        id("mod-inventory-storage-30.0.5"),
+    ];
+    let report = graft.install("seed", &modules, &InstallOptions::default())?;
+    anyhow::ensure!(
+        report.ok,
+        "cannot install the three modules: {:?}",
+        report.failure()
+    );
+    let seed = graft.tenants.path("seed");
+    let tenants: Vec<String> = (0..count).map(|n| format!("t{n:04}")).collect();
+    for tenant in &tenants {
+        copy_tenant(&seed, graft, tenant)?;
+    }
+    Ok(tenants)
+}
+
+/// One leg of B8, in a process of its own (`--b8-rss`): `upgrade
+/// --all-tenants --json` on `count` tenants, the reports written as the
+/// command writes them, either each as its tenant finishes
+/// (`run_streaming`, what `graft` does) or all at the end (`run_many`, what
+/// it did before). Returns the process's peak RSS in bytes.
+pub fn b8_leg(setup: &Setup, count: usize, stream: bool) -> Result<u64> {
+    use std::io::Write;
+    let graft = setup.graft("b8")?;
+    let tenants = fan_out_tenants(&graft, count)?;
+    let fanout = graft::fanout::Fanout {
+        tenants,
+        canary: None,
+        parallel: 2,
+        on_done: None,
+    };
+    let options = InstallOptions::default();
+    let mut sink = std::io::sink();
+    let ok = if stream {
+        let each = |outcome: graft::fanout::TenantOutcome| {
+            if let Ok(report) = &outcome.result {
+                let text = serde_json::to_string_pretty(report).unwrap_or_default();
+                std::io::sink().write_all(text.as_bytes()).ok();
+            }
+        };
+        let summaries = graft.run_streaming(&Job::UpgradeAll, &options, &fanout, &each);
+        summaries.iter().all(|s| s.ok)
+    } else {
+        let outcomes = graft.run_many(&Job::UpgradeAll, &options, &fanout);
+        let reports: Vec<&graft::TenantReport> = outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok())
+            .collect();
+        sink.write_all(serde_json::to_string_pretty(&reports)?.as_bytes())?;
+        outcomes.iter().all(|o| o.ok())
+    };
+    anyhow::ensure!(ok, "a tenant failed");
+    peak_rss().ok_or_else(|| anyhow::anyhow!("cannot read the peak RSS"))
+}
+
+/// B8: the peak memory of `upgrade --all-tenants --json` at a tenth of B4's
+/// tenants and at all of them, streamed (each report written as its tenant
+/// finishes, then dropped) against every report kept to the end, each leg
+/// in a fresh process (`rss(tenants, stream)`).
+pub fn b8(sizes: &Sizes, rss: &dyn Fn(usize, bool) -> Option<u64>) -> Result<Bench> {
+    let (small, large) = ((sizes.tenants / 10).max(1), sizes.tenants);
+    let mib = |bytes: Option<u64>| bytes.map(|b| b as f64 / (1 << 20) as f64);
+    let measure = |count, stream| mib(rss(count, stream));
+    let streamed = (measure(small, true), measure(large, true));
+    let kept = (measure(small, false), measure(large, false));
+    let show = |v: Option<f64>| v.map_or("not measured".into(), |v| format!("{v:.0} MiB"));
+    let growth = match streamed {
+        (Some(a), Some(b)) => Some(b / a),
+        _ => None,
+    };
+    let mut notes = vec![
+        format!(
+            "streamed (as `graft` does now): {} at {small} tenants, {} at {large}",
+            show(streamed.0),
+            show(streamed.1)
+        ),
+        format!(
+            "every report kept to the end (before): {} at {small} tenants, {} at {large}",
+            show(kept.0),
+            show(kept.1)
+        ),
+    ];
+    if let Some(growth) = growth {
+        notes.push(format!(
+            "streamed peak at {large} tenants / at {small}: {growth:.2}x"
+        ));
+    }
+    Ok(Bench {
+        id: "B8",
+        what: format!(
+            "peak RSS of `upgrade --all-tenants --json`, {small} and {large} tenants x 3 modules"
+        ),
+        rows: Vec::new(),
+        target: format!("streamed peak RSS flat within 10% from {small} to {large} tenants"),
+        met: growth.map(|g| g <= 1.10),
+        notes,
     })
 }
 
@@ -745,7 +848,13 @@ pub fn report(benches: &[Bench], command: &str, sizes: &Sizes) -> String {
             Some(false) => "**not met**",
             None => "-",
         };
-        text += &format!("## {}: {}\n\nTarget: {} ({verdict}).\n\n| what | median | rate | vs baseline |\n| --- | --- | --- | --- |\n", bench.id, bench.what, bench.target);
+        text += &format!(
+            "## {}: {}\n\nTarget: {} ({verdict}).\n\n",
+            bench.id, bench.what, bench.target
+        );
+        if !bench.rows.is_empty() {
+            text += "| what | median | rate | vs baseline |\n| --- | --- | --- | --- |\n";
+        }
         for row in &bench.rows {
             let rate = row
                 .units

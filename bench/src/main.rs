@@ -1,4 +1,4 @@
-//! `cargo run --release -p graft-bench`: runs B1-B6 and writes
+//! `cargo run --release -p graft-bench`: runs B1-B6 and B8 and writes
 //! docs/benchmarks.md; `--help` for the rest.
 
 use anyhow::Result;
@@ -26,7 +26,7 @@ struct Args {
     quick: bool,
     /// Run only these, comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "IDS",
-          value_parser = ["B1", "B2", "B3", "B4", "B5", "B6", "B1-PG", "B4-PG"])]
+          value_parser = ["B1", "B2", "B3", "B4", "B5", "B6", "B8", "B1-PG", "B4-PG"])]
     only: Vec<String>,
     /// Users in B1, B2 and B6 (B1-PG: a fifth).
     #[arg(long, value_name = "N")]
@@ -57,6 +57,10 @@ struct Args {
     /// (B1 runs this in a process of its own to measure memory).
     #[arg(long, value_name = "PATH", hide = true)]
     b1_rss: Option<PathBuf>,
+    /// Run one leg of B8 (TENANTS, `stream` or `keep`) and print the peak
+    /// RSS in bytes (B8 runs each leg in a process of its own).
+    #[arg(long, num_args = 2, value_names = ["TENANTS", "MODE"], hide = true)]
+    b8_rss: Vec<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,11 +77,16 @@ fn run(args: Args) -> Result<()> {
     if let Some(seed) = &args.b1_rss {
         let setup = Setup::new()?;
         let graft = setup.graft("rss")?;
-        std::fs::create_dir_all(graft.data_dir.join("tenants"))?;
-        std::fs::copy(seed, graft.tenants.path("diku"))?;
+        graft_bench::copy_tenant(seed, &graft, "diku")?;
         warm(&graft)?;
         plugin_upgrade(&graft, "diku", false)?;
         println!("{}", peak_rss().unwrap_or(0));
+        return Ok(());
+    }
+    if let [count, mode] = args.b8_rss.as_slice() {
+        let count: usize = count.parse()?;
+        let peak = graft_bench::b8_leg(&Setup::new()?, count, mode == "stream")?;
+        println!("{peak}");
         return Ok(());
     }
     if let [count, path] = args.b1_seed.as_slice() {
@@ -165,6 +174,18 @@ fn run(args: Args) -> Result<()> {
         benches.push(b5(&setup, &sizes)?);
     }
     benches.extend(b6);
+    if wanted("B8") {
+        eprintln!("B8: {} tenants", sizes.tenants);
+        let leg = |tenants: usize, stream: bool| -> Option<u64> {
+            let mode = if stream { "stream" } else { "keep" };
+            let output = Command::new(&me)
+                .args(["--b8-rss", &tenants.to_string(), mode])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+        };
+        benches.push(graft_bench::b8(&sizes, &leg)?);
+    }
     // B1 and B4 again on PostgreSQL, when given a server: smaller, since
     // each write is a round trip.
     if let Some(server) = &args.postgres {

@@ -7,7 +7,7 @@ use graft::data::Edit;
 use graft::fanout::Fanout;
 use graft::install::{CommitMode, Job, ProgressFactory};
 use graft::plan::{Request, RequestAction};
-use graft::tenants::Database;
+use graft::tenants::{check_tenant_id, Database};
 use graft::{Graft, InstallOptions, Limits};
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -278,7 +278,14 @@ pub enum FixtureCommand {
 pub enum TenantCommand {
     /// Create tenants (each gets its own database).
     Create {
-        /// Tenant ids: a lower-case letter, then letters, digits or '_'.
+        /// Tenant ids (Okapi's rule): a lower-case letter, then lower-case
+        /// letters or digits, at most 31.
+        #[arg(required = true)]
+        tenants: Vec<String>,
+    },
+    /// Delete tenants: their databases (or, on PostgreSQL, their schemas and
+    /// metadata), also one graft refuses to open (empty, foreign, malformed).
+    Delete {
         #[arg(required = true)]
         tenants: Vec<String>,
     },
@@ -571,10 +578,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Tenant(TenantCommand::Create { tenants }) => {
             let graft = open(&cli)?;
+            // Every id first: nothing is created if one is bad.
+            tenants.iter().try_for_each(|t| check_tenant_id(t))?;
             for tenant in tenants {
                 graft.tenants.create(tenant)?;
             }
-            output::created_tenants(tenants, json);
+            output::created_tenants(tenants, "created", json);
+        }
+        Command::Tenant(TenantCommand::Delete { tenants }) => {
+            let graft = open(&cli)?;
+            tenants.iter().try_for_each(|t| check_tenant_id(t))?;
+            for tenant in tenants {
+                graft.tenants.delete(tenant)?;
+            }
+            output::created_tenants(tenants, "deleted", json);
         }
         Command::Tenant(TenantCommand::List) => output::tenants(&open(&cli)?, json)?,
         Command::Modules(ModulesCommand::List) => output::modules(&open(&cli)?, json)?,
@@ -753,6 +770,7 @@ fn run_job(
     options: &InstallOptions,
 ) -> Result<ExitCode> {
     let graft = open(cli)?;
+    job.check()?;
     let tenants = if which.all_tenants {
         graft.tenants.list()?
     } else if let Some(tenant) = &which.tenant {
@@ -764,6 +782,19 @@ fn run_job(
         return Err(anyhow!(
             "no tenants to run on (create one with `graft tenant create NAME`)"
         ));
+    }
+    // Every tenant named, before any runs: a valid id, known, named once.
+    let known = graft.tenants.list()?;
+    for (n, tenant) in tenants.iter().enumerate() {
+        check_tenant_id(tenant)?;
+        if !known.contains(tenant) {
+            return Err(anyhow!(
+                "unknown tenant {tenant}: create it with `graft tenant create {tenant}` (nothing ran)"
+            ));
+        }
+        if tenants[..n].contains(tenant) {
+            return Err(anyhow!("tenant {tenant} is named twice (nothing ran)"));
+        }
     }
     if fanout.queue {
         let batch = graft.enqueue(&tenants, job, options)?;
@@ -797,14 +828,19 @@ fn run_job(
         parallel: fanout.parallel,
         on_done: Some(&on_done),
     };
-    let outcomes = graft.run_many(job, options, &plan);
+    // Each tenant is printed as it finishes and then let go: a run over
+    // thousands of tenants holds none of their reports.
+    let printer = output::Outcomes::start(cli.json);
+    let each = |outcome: graft::fanout::TenantOutcome| match &overall {
+        Some(bar) => bar.suspend(|| printer.tenant(outcome)),
+        None => printer.tenant(outcome),
+    };
+    let summaries = graft.run_streaming(job, options, &plan, &each);
     drop(overall);
-    output::outcomes(&outcomes, &tenants, cli.json);
-    let failed_step = outcomes
-        .iter()
-        .any(|o| matches!(&o.result, Ok(report) if !report.ok));
-    let bad_input = outcomes.iter().any(|o| o.result.is_err());
-    let skipped = outcomes.len() < tenants.len();
+    printer.finish(&summaries, &tenants);
+    let failed_step = summaries.iter().any(|s| s.error.is_none() && !s.ok);
+    let bad_input = summaries.iter().any(|s| s.error.is_some());
+    let skipped = summaries.len() < tenants.len();
     Ok(if failed_step || (skipped && !bad_input) {
         ExitCode::from(EXIT_FAILED)
     } else if bad_input {
@@ -930,16 +966,12 @@ fn fixture_command(graft: &Graft, command: &FixtureCommand, json: bool) -> Resul
         }
         FixtureCommand::Restore { tenant, file } => {
             let fixture = graft::fixture::Fixture::read(file)?;
-            graft.tenants.create(tenant)?;
-            let restored = graft
+            // Created and filled as one: a kill or an error leaves no
+            // tenant, and the command can be run again.
+            graft
                 .tenants
-                .open(tenant)
-                .and_then(|mut db| fixture.restore(&mut *db));
-            if let Err(e) = restored {
-                // A tenant this command created and could not fill goes again.
-                graft.tenants.remove(tenant).ok();
-                return Err(anyhow!("{}: {e:#}", file.display()));
-            }
+                .create_with(tenant, |db| fixture.restore_into(db))
+                .map_err(|e| anyhow!("{}: {e:#}", file.display()))?;
             output::fixture(
                 &fixture,
                 file,

@@ -71,7 +71,7 @@ impl Graft {
     ) -> Result<EditReport> {
         let _lock = self.tenants.lock(tenant)?;
         let mut db: Box<dyn TenantStore> =
-            Box::new(RecordingStore::new(self.tenants.open(tenant)?));
+            Box::new(RecordingStore::new(self.tenants.open_to_write(tenant)?));
         let started_at = now();
         let job_id = crate::install::job_id();
         db.begin()?;
@@ -121,6 +121,19 @@ impl Graft {
     /// against the vendor's copies.
     pub fn reference_diff(&self, tenant: &str, module: &str) -> Result<Vec<TenantChange>> {
         let mut db = self.tenants.open(tenant)?;
+        let modules = db.modules().map_err(|e| anyhow!("tenant {tenant}: {e}"))?;
+        if !modules.iter().any(|m| m.name == module) {
+            let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+            bail!(
+                "tenant {tenant} has no module {module} (it has: {}): name one of them, without \
+                 its version",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+        }
         overlay::diff(&mut *db, module)
             .map_err(|e| anyhow!("tenant {tenant}, module {module}: {e}"))
     }

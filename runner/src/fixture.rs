@@ -135,6 +135,33 @@ impl Fixture {
         fixture
             .clock()
             .with_context(|| format!("{}: field capturedAt", path.display()))?;
+        // Each module's id must name it, and data belongs to a listed module.
+        for (n, module) in fixture.modules.iter().enumerate() {
+            let id = crate::ModuleId::parse(&module.module_id)
+                .map_err(|e| anyhow!("{}: modules[{n}].moduleId: {e}", path.display()))?;
+            if id.name != module.name {
+                bail!(
+                    "{}: modules[{n}]: name {:?} but module id {}: a fixture's module name is \
+                     its id's name",
+                    path.display(),
+                    crate::text::truncate(&module.name, 100),
+                    id
+                );
+            }
+        }
+        let listed = |name: &String| fixture.modules.iter().any(|m| &m.name == name);
+        if let Some(stray) = fixture
+            .collections
+            .keys()
+            .chain(fixture.bases.keys())
+            .find(|name| !listed(name))
+        {
+            bail!(
+                "{}: data of module {:?}, which the fixture's modules do not list",
+                path.display(),
+                crate::text::truncate(stray, 100)
+            );
+        }
         Ok(fixture)
     }
 
@@ -195,7 +222,9 @@ impl Fixture {
         }
     }
 
-    fn restore_into(&self, db: &mut dyn TenantStore) -> Result<()> {
+    /// Write the fixture into an empty tenant database inside the caller's
+    /// transaction (see `Tenants::create_with`).
+    pub fn restore_into(&self, db: &mut dyn TenantStore) -> Result<()> {
         for (module, collections) in &self.collections {
             for (collection, dump) in collections {
                 let at = |e| anyhow!("module {module}, collection {collection}: {e}");

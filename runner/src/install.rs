@@ -54,6 +54,25 @@ pub enum Job {
 }
 
 impl Job {
+    /// Every module the job names is a module id or name: checked before
+    /// any tenant runs.
+    pub fn check(&self) -> Result<()> {
+        let requests = match self {
+            Job::Modules(requests) | Job::InstallList(requests) => requests,
+            Job::UpgradeAll => return Ok(()),
+        };
+        for (n, request) in requests.iter().enumerate() {
+            ModuleId::check_request(&request.id).map_err(|e| {
+                let at = match self {
+                    Job::InstallList(_) => format!("install list entry {n}: "),
+                    _ => String::new(),
+                };
+                anyhow!("{at}{e}")
+            })?;
+        }
+        Ok(())
+    }
+
     /// Enable these module ids, in order.
     pub fn enable(ids: &[ModuleId]) -> Job {
         Job::Modules(
@@ -110,6 +129,10 @@ pub struct TenantReport {
     /// The plan as an Okapi install list, each entry with the stage it reached.
     pub plan: Vec<PlanEntry>,
     pub modules: Vec<ModuleReport>,
+    /// Problems around the job that did not change its outcome (the journal
+    /// could not be written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl TenantReport {
@@ -266,7 +289,11 @@ impl Installer<'_> {
             ..options.clone()
         };
         let _lock = self.tenants.lock(tenant)?;
-        let mut db = self.tenants.open(tenant)?;
+        let mut db = if options.simulate {
+            self.tenants.open(tenant)?
+        } else {
+            self.tenants.open_to_write(tenant)?
+        };
         let recorded = db.modules().map_err(|e| anyhow!("tenant {tenant}: {e}"))?;
         let (packages, broken) = self.catalog.scan()?;
         let plan = self.plan(tenant, &recorded, &packages, &broken, job)?;
@@ -289,6 +316,7 @@ impl Installer<'_> {
             },
             plan: plan.entries.clone(),
             modules: Vec::new(),
+            warnings: Vec::new(),
         };
         let one_transaction = report.commit == CommitMode::Atomic;
         if one_transaction {
@@ -341,7 +369,9 @@ impl Installer<'_> {
         update_stages(&mut report);
         if let Some(failure) = report.failure() {
             let module = report.modules.iter().find(|m| m.failure.is_some());
-            self.journal.append(&JournalEntry {
+            // The job's own outcome stands whatever happens to the journal:
+            // a journal that cannot be written is a warning beside it.
+            let journaled = self.journal.append(&JournalEntry {
                 at: now(),
                 job_id: job_id.clone(),
                 tenant: tenant.to_string(),
@@ -350,7 +380,15 @@ impl Installer<'_> {
                 step: failure.step.clone(),
                 simulated: options.simulate,
                 failure: failure.failure.clone(),
-            })?;
+            });
+            if let Err(e) = journaled {
+                // Said once, after the failure, by whoever prints the report.
+                tracing::debug!("{e:#}");
+                report.warnings.push(format!(
+                    "the failure above is not in the journal: {e:#}; the tenant's data is as the \
+                     report says"
+                ));
+            }
         }
         Ok(report)
     }

@@ -48,6 +48,34 @@ impl ModuleId {
     }
 }
 
+impl ModuleId {
+    /// What an operator may name in a request or an install list: a whole
+    /// id (`mod-users-19.4.5`) or a module name alone (`mod-users`, its
+    /// newest release). `""`, `mod-users-` or `-1.0.0` are neither.
+    pub fn check_request(id: &str) -> Result<(), String> {
+        if id
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0] == b'-' && w[1].is_ascii_digit())
+        {
+            return ModuleId::parse(id).map(|_| ());
+        }
+        let ok = id.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && !id.ends_with(['-', '.', '_'])
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "module {:?} is neither a module id (mod-users-19.4.5) nor a module name (mod-users)",
+                crate::text::truncate(id, 200)
+            ))
+        }
+    }
+}
+
 impl fmt::Display for ModuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.name, self.version)

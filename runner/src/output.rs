@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use graft::changelog::CollectionChanges;
-use graft::fanout::TenantOutcome;
+use graft::fanout::{TenantOutcome, TenantSummary};
 use graft::install::{CommitMode, TenantReport};
 use graft::Graft;
 use serde::Serialize;
@@ -67,12 +67,13 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-pub fn created_tenants(tenants: &[String], json: bool) {
+/// Tenants created or deleted (`what`).
+pub fn created_tenants(tenants: &[String], what: &str, json: bool) {
     if json {
-        print_json(&json!({ "created": tenants }));
+        print_json(&json!({ what: tenants }));
     } else {
         for tenant in tenants {
-            println!("created tenant {tenant}");
+            println!("{what} tenant {tenant}");
         }
     }
 }
@@ -138,59 +139,90 @@ pub fn modules(graft: &Graft, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The result of a job on one or more tenants.
-pub fn outcomes(outcomes: &[TenantOutcome], tenants: &[String], json: bool) {
-    let skipped: Vec<&String> = tenants
-        .iter()
-        .filter(|t| !outcomes.iter().any(|o| &o.tenant == *t))
-        .collect();
-    if json {
-        let list: Vec<serde_json::Value> = outcomes
-            .iter()
-            .map(|o| match &o.result {
+/// A job's tenants, printed as each finishes, so that nothing of a tenant is
+/// held once it is printed. With `--json`, one JSON document streamed:
+/// `{"tenants": [report, ...], "ok": ..., "not_run": [...], "summary":
+/// [...]}`; for people, each tenant's report, then a table.
+pub struct Outcomes {
+    json: bool,
+    /// Whether a tenant was printed yet (for the JSON array's commas); the
+    /// lock also keeps two tenants' output apart.
+    printed: std::sync::Mutex<bool>,
+}
+
+impl Outcomes {
+    pub fn start(json: bool) -> Self {
+        if json {
+            print!("{{\"tenants\": [");
+            flush();
+        }
+        Outcomes {
+            json,
+            printed: std::sync::Mutex::new(false),
+        }
+    }
+
+    /// Print one tenant's outcome (from any worker thread) and let it go.
+    pub fn tenant(&self, outcome: TenantOutcome) {
+        let mut printed = self.printed.lock().unwrap_or_else(|e| e.into_inner());
+        if self.json {
+            let value = match &outcome.result {
                 Ok(report) => serde_json::to_value(report).unwrap_or_default(),
-                Err(e) => json!({ "tenant": o.tenant, "ok": false, "error": one_line(e) }),
-            })
-            .collect();
-        let ok = outcomes.iter().all(TenantOutcome::ok) && skipped.is_empty();
-        print_json(&json!({ "ok": ok, "tenants": list, "not_run": skipped }));
-        return;
-    }
-    for outcome in outcomes {
-        match &outcome.result {
-            Ok(report) => tenant_report(report),
-            Err(e) => eprintln!("error: {}", one_line(e)),
+                Err(e) => json!({ "tenant": outcome.tenant, "ok": false, "error": one_line(e) }),
+            };
+            let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+            print!("{}{text}", if *printed { ",\n" } else { "\n" });
+            flush();
+        } else {
+            match &outcome.result {
+                Ok(report) => tenant_report(report),
+                Err(e) => eprintln!("error: {}", one_line(e)),
+            }
         }
+        *printed = true;
     }
-    if outcomes.len() > 1 || !skipped.is_empty() {
-        println!();
-        let rows: Vec<Vec<String>> = outcomes
+
+    /// End the output: the tenants not run, and the table or summary.
+    pub fn finish(self, summaries: &[TenantSummary], tenants: &[String]) {
+        let skipped: Vec<&String> = tenants
             .iter()
-            .map(|o| match &o.result {
-                Ok(report) => vec![
-                    o.tenant.clone(),
-                    if report.ok {
-                        "ok".into()
-                    } else {
-                        "FAILED".into()
-                    },
-                    report.modules.len().to_string(),
-                    report
-                        .changes()
-                        .iter()
-                        .map(|c| c.total())
-                        .sum::<u64>()
-                        .to_string(),
-                ],
-                Err(_) => vec![o.tenant.clone(), "ERROR".into(), "-".into(), "-".into()],
-            })
+            .filter(|t| !summaries.iter().any(|s| &s.tenant == *t))
             .collect();
-        table(&["TENANT", "RESULT", "MODULES", "RECORDS CHANGED"], &rows);
-        if !skipped.is_empty() {
-            let names: Vec<&str> = skipped.iter().map(|t| t.as_str()).collect();
-            eprintln!("not run, because the canary failed: {}", names.join(", "));
+        if self.json {
+            let ok = summaries.iter().all(|s| s.ok) && skipped.is_empty();
+            println!(
+                "\n],\n\"ok\": {ok},\n\"not_run\": {},\n\"summary\": {}\n}}",
+                json!(skipped),
+                serde_json::to_string(summaries).unwrap_or_default()
+            );
+            return;
+        }
+        if summaries.len() > 1 || !skipped.is_empty() {
+            println!();
+            let rows: Vec<Vec<String>> = summaries
+                .iter()
+                .map(|s| match &s.error {
+                    None => vec![
+                        s.tenant.clone(),
+                        if s.ok { "ok".into() } else { "FAILED".into() },
+                        s.modules.to_string(),
+                        s.records_changed.to_string(),
+                    ],
+                    Some(_) => vec![s.tenant.clone(), "ERROR".into(), "-".into(), "-".into()],
+                })
+                .collect();
+            table(&["TENANT", "RESULT", "MODULES", "RECORDS CHANGED"], &rows);
+            if !skipped.is_empty() {
+                let names: Vec<&str> = skipped.iter().map(|t| t.as_str()).collect();
+                eprintln!("not run, because the canary failed: {}", names.join(", "));
+            }
         }
     }
+}
+
+fn flush() {
+    use std::io::Write;
+    std::io::stdout().flush().ok();
 }
 
 fn tenant_report(report: &TenantReport) {
@@ -391,6 +423,12 @@ fn tenant_report(report: &TenantReport) {
             )
         };
         eprintln!("       {what}");
+    }
+    for warning in &report.warnings {
+        eprintln!(
+            "warning: {}",
+            graft::text::for_terminal(warning, MAX_ERROR_CHARS)
+        );
     }
 }
 

@@ -66,18 +66,53 @@ impl Tenants {
 
     /// Create a tenant's database; fails if it exists.
     pub fn create(&self, tenant: &str) -> Result<()> {
+        self.create_with(tenant, |_| Ok(()))
+    }
+
+    /// Create a tenant and fill it (a fixture restored into it) as one
+    /// unit, under the tenant's lock: afterwards it exists, filled, or not
+    /// at all, whatever happens meanwhile (a kill, a full disk, an error of
+    /// `fill`), so the command can simply be run again.
+    pub fn create_with(
+        &self,
+        tenant: &str,
+        fill: impl FnOnce(&mut dyn TenantStore) -> Result<()>,
+    ) -> Result<()> {
         check_tenant_id(tenant)?;
+        let _lock = self.lock(tenant)?;
         match &self.database {
             Database::Sqlite(_) => {
-                std::fs::create_dir_all(&self.dir)
-                    .with_context(|| format!("{}: cannot create", self.dir.display()))?;
-                SqliteStore::create(&self.path(tenant), tenant)?;
+                SqliteStore::create_with(&self.path(tenant), tenant, |store| fill(store))
             }
-            Database::Postgres(url) => {
-                PostgresStore::create(url, tenant)?;
-            }
+            Database::Postgres(url) => PostgresStore::create_with(url, tenant, |store| fill(store)),
         }
-        Ok(())
+    }
+
+    /// Open a tenant's database for a job that writes: as `open`, and on
+    /// SQLite the file's structure is checked first (`quick_check`), so a
+    /// malformed database is refused before anything is written on it.
+    pub fn open_to_write(&self, tenant: &str) -> Result<Box<dyn TenantStore>> {
+        if let Database::Sqlite(_) = &self.database {
+            let path = self.path(tenant);
+            let mut store = self.open_sqlite(tenant)?;
+            store
+                .quick_check()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            return Ok(Box::new(store));
+        }
+        self.open(tenant)
+    }
+
+    fn open_sqlite(&self, tenant: &str) -> Result<SqliteStore> {
+        check_tenant_id(tenant)?;
+        let path = self.path(tenant);
+        if !path.exists() {
+            bail!(
+                "unknown tenant {tenant}: no database at {}; create it with `graft tenant create {tenant}`",
+                path.display()
+            );
+        }
+        SqliteStore::open(&path, tenant)
     }
 
     /// Open a tenant's database; the error says how to create a missing one.
@@ -86,14 +121,7 @@ impl Tenants {
         if let Database::Postgres(url) = &self.database {
             return Ok(Box::new(PostgresStore::open(url, tenant)?));
         }
-        let path = self.path(tenant);
-        if !path.exists() {
-            bail!(
-                "unknown tenant {tenant}: no database at {}; create it with `graft tenant create {tenant}`",
-                path.display()
-            );
-        }
-        Ok(Box::new(SqliteStore::open(&path, tenant)?))
+        Ok(Box::new(self.open_sqlite(tenant)?))
     }
 
     /// Delete a tenant's database (with SQLite's WAL files): for a tenant
@@ -112,6 +140,21 @@ impl Tenants {
             }
         }
         Ok(())
+    }
+
+    /// Delete a tenant an operator names, under its lock: its database
+    /// goes whatever state it is in (a file graft refuses to open included).
+    pub fn delete(&self, tenant: &str) -> Result<()> {
+        check_tenant_id(tenant)?;
+        let _lock = self.lock(tenant)?;
+        let known = match &self.database {
+            Database::Sqlite(_) => self.path(tenant).exists(),
+            Database::Postgres(_) => self.list()?.iter().any(|t| t == tenant),
+        };
+        if !known {
+            bail!("unknown tenant {tenant}: nothing to delete");
+        }
+        self.remove(tenant)
     }
 
     /// Every tenant, sorted.
@@ -177,15 +220,22 @@ impl Tenants {
     }
 }
 
-/// Okapi tenant ids: a letter, then letters, digits or `_`, lower case.
+/// Okapi's tenant ids (`TenantValidator`, FOLIO's ADR-000002):
+/// `^[a-z][a-z0-9]{0,30}$`. No `_`: in FOLIO's layout a schema is
+/// `<tenant>_<module>`, and `diku_mod` + `users` would meet `diku` +
+/// `mod-users`.
 pub fn check_tenant_id(tenant: &str) -> Result<()> {
-    let ok = (1..=63).contains(&tenant.len())
+    let ok = (1..=31).contains(&tenant.len())
         && tenant.starts_with(|c: char| c.is_ascii_lowercase())
         && tenant
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !ok {
-        bail!("invalid tenant id {tenant:?}: use a lower-case letter, then lower-case letters, digits or '_' (at most 63)");
+        bail!(
+            "invalid tenant id {:?}: use a lower-case letter, then lower-case letters or digits, \
+             at most 31 (Okapi's rule for tenant ids)",
+            crate::text::truncate(tenant, 100)
+        );
     }
     Ok(())
 }

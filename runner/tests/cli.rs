@@ -119,7 +119,7 @@ fn bad_input_exits_2_with_one_line() {
             &["install", "--tenant", "diku", "mod-users-1.x"],
         ),
         2,
-        "unknown module mod-users-1.x",
+        "module id \"mod-users-1.x\": version \"1.x\" must be numbers",
     );
     assert_clean_error(
         &graft(
@@ -641,6 +641,8 @@ fn every_command_of_the_readme_runs_end_to_end() {
     let steps: Vec<(Vec<&str>, i32)> = vec![
         (vec!["tenant", "create", "diku"], 0),
         (vec!["tenant", "list"], 0),
+        (vec!["tenant", "create", "scratch"], 0),
+        (vec!["tenant", "delete", "scratch"], 0),
         (vec!["modules", "list"], 0),
         (
             vec![

@@ -282,6 +282,34 @@ impl Drop for ScratchDatabase {
 }
 
 impl PostgresStore {
+    /// Register a new tenant and fill it with `fill`, in one transaction:
+    /// the tenant exists, filled, or not at all.
+    pub fn create_with(
+        url: &str,
+        tenant: &str,
+        fill: impl FnOnce(&mut PostgresStore) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut store = Self::with(Connection::get(url)?, tenant);
+        store.begin().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let made = (|| -> anyhow::Result<()> {
+            let inserted = store.client.execute(
+                "INSERT INTO graft.tenants (tenant, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&tenant, &now()],
+            )?;
+            if inserted == 0 {
+                anyhow::bail!(
+                    "tenant {tenant} already exists (in the graft schema of the database)"
+                );
+            }
+            fill(&mut store)?;
+            store.commit().map_err(|e| anyhow::anyhow!("{e}"))
+        })();
+        if made.is_err() {
+            store.rollback().ok();
+        }
+        made
+    }
+
     /// Register a new tenant; fails if it exists.
     pub fn create(url: &str, tenant: &str) -> anyhow::Result<Self> {
         let mut client = Connection::get(url)?;

@@ -12,7 +12,7 @@
 use super::*;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS graft_tenant (
@@ -101,9 +101,58 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Create the database of a new tenant; fails if the file exists.
     pub fn create(path: &Path, tenant: &str) -> anyhow::Result<Self> {
+        Self::create_with(path, tenant, |_| Ok(()))?;
+        Self::open(path, tenant)
+    }
+
+    /// Create the database of a new tenant, filled by `fill` in one
+    /// transaction, and put it at `path` only when it is whole: it is made
+    /// under a temporary name beside it and linked into place at the end
+    /// (a link never replaces a file), so a kill, a full disk or a failed
+    /// `fill` leaves no tenant behind, and the command can be run again.
+    pub fn create_with(
+        path: &Path,
+        tenant: &str,
+        fill: impl FnOnce(&mut SqliteStore) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         if path.exists() {
             anyhow::bail!("tenant {tenant} already exists ({})", path.display());
         }
+        let temp = PathBuf::from(format!("{}.creating", path.display()));
+        let remove_temp = || {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", temp.display()));
+            }
+        };
+        // A temporary file left by a killed create (the caller holds the
+        // tenant's lock, so no other create is writing it).
+        remove_temp();
+        let made = (|| -> anyhow::Result<()> {
+            let mut store = Self::create_at(&temp, tenant)?;
+            store.begin().map_err(|e| anyhow::anyhow!("{e}"))?;
+            fill(&mut store)?;
+            store.commit().map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Closing checkpoints the WAL into the file: the file is whole.
+            store.conn.close().map_err(|(_, e)| e)?;
+            std::fs::hard_link(&temp, path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    anyhow::anyhow!("tenant {tenant} already exists ({})", path.display())
+                } else {
+                    anyhow::anyhow!("{}: cannot create: {e}", path.display())
+                }
+            })?;
+            if let Some(dir) = path.parent() {
+                // The new name is durable once its folder is.
+                std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
+            }
+            Ok(())
+        })();
+        remove_temp();
+        made
+    }
+
+    /// A new database at `path` with the runner's schema and its tenant row.
+    fn create_at(path: &Path, tenant: &str) -> anyhow::Result<Self> {
         let conn = Connection::open(path)?;
         // 16 KiB pages keep a JSON document of a few KB on its page, with
         // no overflow chain to follow on every read and write (measured: 2-3x
@@ -118,16 +167,55 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Open the database of an existing tenant.
+    /// Open the database of an existing tenant. The file must be the
+    /// tenant's own: a database with its tenant row naming it. An empty
+    /// file, another tenant's or a foreign one is refused (never
+    /// initialised as if it were a new tenant), and so is a database SQLite
+    /// finds malformed.
     pub fn open(path: &Path, tenant: &str) -> anyhow::Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        let refuse = |why: String| {
             anyhow::anyhow!(
-                "cannot open the database of tenant {tenant} ({}): {e}",
+                "{}: not usable as the database of tenant {tenant}: {why}; restore it from a \
+                 backup, or remove the tenant with `graft tenant delete {tenant}`",
                 path.display()
             )
-        })?;
-        Self::init(conn, tenant)
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| refuse(e.to_string()))?;
+        let owner: Option<String> = conn
+            .query_row(
+                "SELECT value FROM graft_tenant WHERE key = 'tenant'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(_, Some(m)) if m.starts_with("no such table") => {
+                    refuse("it holds no graft tenant (an empty or foreign file)".into())
+                }
+                other => refuse(other.to_string()),
+            })?;
+        match owner {
+            Some(owner) if owner == tenant => Self::init(conn, tenant),
+            Some(owner) => Err(refuse(format!("it is the database of tenant {owner}"))),
+            None => Err(refuse("its tenant row is missing".into())),
+        }
+    }
+
+    /// SQLite's `quick_check`: the file's pages and structure are sound.
+    /// Run before a job writes, so a malformed database is never written on.
+    pub fn quick_check(&mut self) -> StoreResult<()> {
+        let result: String = self
+            .conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+            .map_err(backend)?;
+        if result != "ok" {
+            return Err(StoreError::Backend(format!(
+                "the database of tenant {} is malformed ({result}): restore it from a backup",
+                self.tenant
+            )));
+        }
+        Ok(())
     }
 
     fn init(conn: Connection, tenant: &str) -> anyhow::Result<Self> {
