@@ -189,24 +189,35 @@ const BASELINE_MIB: u64 = 250;
 
 // --- Confinement ---------------------------------------------------------
 
-/// A package whose data folder is a symbolic link to `/`, or whose plugin
-/// path leaves the package, is refused before anything runs.
-#[test]
-fn confinement_symlinked_data_folder_is_refused() {
-    let modules = modules(&["mod-test-read-symlink-1.0.0"]);
-    let package = modules.path().join("mod-test-read-symlink-1.0.0");
-    std::fs::remove_dir_all(package.join("reference-data")).unwrap();
-    std::os::unix::fs::symlink("/", package.join("reference-data")).unwrap();
-    let run = attack_in(
-        modules.path(),
-        "mod-test-read-symlink-1.0.0",
-        &[],
-        "confinement",
-        BASELINE_MIB,
-    );
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
+/// The package every layout attack starts from: a well-formed one with a
+/// `reference-data/items` folder, which `change` then makes hostile (in a
+/// copy of the modules folder of its own) before it is attacked.
+const LAYOUT: &str = "mod-test-read-symlink-1.0.0";
+
+fn attack_changed(change: impl FnOnce(&Path, &Path), class: &str, code: i32) -> TempDir {
+    let modules = modules(&[LAYOUT]);
+    change(modules.path(), &modules.path().join(LAYOUT));
+    let run = attack_in(modules.path(), LAYOUT, &[], class, BASELINE_MIB);
+    assert_eq!(run.code, Some(code), "{}", run.stderr);
+    modules
 }
 
+/// A package whose data folder is a symbolic link to `/` is refused
+/// before anything runs.
+#[test]
+fn confinement_symlinked_data_folder_is_refused() {
+    attack_changed(
+        |_, package| {
+            std::fs::remove_dir_all(package.join("reference-data")).unwrap();
+            std::os::unix::fs::symlink("/", package.join("reference-data")).unwrap();
+        },
+        "confinement",
+        2,
+    );
+}
+
+/// A plugin path that leaves the package, or a plugin file that is a link
+/// to another package's, is refused before anything runs.
 #[test]
 fn confinement_plugin_path_outside_the_package_is_refused() {
     for outside in [
@@ -214,37 +225,23 @@ fn confinement_plugin_path_outside_the_package_is_refused() {
         "/bin/sh",
         "a/../../x.wasm",
     ] {
-        let modules = modules(&["mod-test-read-symlink-1.0.0"]);
-        let package = modules.path().join("mod-test-read-symlink-1.0.0");
-        std::fs::write(
-            package.join("graft.json"),
-            serde_json::json!({ "plugin": outside }).to_string(),
-        )
-        .unwrap();
-        let run = attack_in(
-            modules.path(),
-            "mod-test-read-symlink-1.0.0",
-            &[],
+        attack_changed(
+            |_, package| {
+                let settings = serde_json::json!({ "plugin": outside }).to_string();
+                std::fs::write(package.join("graft.json"), settings).unwrap();
+            },
             "confinement",
-            BASELINE_MIB,
+            2,
         );
-        assert_eq!(run.code, Some(2), "{}", run.stderr);
     }
-    // A plugin file that is a link to another package's plugin.
-    let modules = modules(&["mod-test-read-symlink-1.0.0"]);
-    let package = modules.path().join("mod-test-read-symlink-1.0.0");
-    std::fs::remove_file(package.join("plugin.wasm")).unwrap();
-    std::os::unix::fs::symlink(
-        modules.path().join("mod-users-1.0.0/plugin.wasm"),
-        package.join("plugin.wasm"),
-    )
-    .unwrap();
-    attack_in(
-        modules.path(),
-        "mod-test-read-symlink-1.0.0",
-        &[],
+    attack_changed(
+        |modules, package| {
+            std::fs::remove_file(package.join("plugin.wasm")).unwrap();
+            let other = modules.join("mod-users-1.0.0/plugin.wasm");
+            std::os::unix::fs::symlink(other, package.join("plugin.wasm")).unwrap();
+        },
         "confinement",
-        BASELINE_MIB,
+        2,
     );
 }
 
@@ -252,19 +249,14 @@ fn confinement_plugin_path_outside_the_package_is_refused() {
 /// so the package loads, but the plugin cannot follow the link out.
 #[test]
 fn confinement_link_inside_a_data_folder_leads_nowhere() {
-    let modules = modules(&["mod-test-read-symlink-1.0.0"]);
-    let items = modules
-        .path()
-        .join("mod-test-read-symlink-1.0.0/reference-data/items");
-    std::os::unix::fs::symlink("/etc/passwd", items.join("passwd")).unwrap();
-    let run = attack_in(
-        modules.path(),
-        "mod-test-read-symlink-1.0.0",
-        &[],
+    attack_changed(
+        |_, package| {
+            let items = package.join("reference-data/items");
+            std::os::unix::fs::symlink("/etc/passwd", items.join("passwd")).unwrap();
+        },
         "cannot read /reference-data/items/passwd",
-        BASELINE_MIB,
+        1,
     );
-    assert_eq!(run.code, Some(1));
 }
 
 /// Modules whose names differ only in case or `-`/`_` never share a table,
@@ -399,27 +391,19 @@ fn file_handles_are_bounded_per_call() {
 /// and do not stop the other packages of the folder.
 #[test]
 fn package_files_are_size_checked() {
-    for (file, class) in [
-        ("ModuleDescriptor.json", "not a file graft can use"),
-        ("graft.json", "not a file graft can use"),
-        ("plugin.wasm", "not a file graft can use"),
-    ] {
-        let modules = modules(&["mod-test-read-symlink-1.0.0"]);
-        let package = modules.path().join("mod-test-read-symlink-1.0.0");
-        let huge = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(package.join(file))
-            .unwrap();
-        huge.set_len(5 << 30).unwrap();
-        let run = attack_in(
-            modules.path(),
-            "mod-test-read-symlink-1.0.0",
-            &[],
-            class,
-            BASELINE_MIB,
+    for file in ["ModuleDescriptor.json", "graft.json", "plugin.wasm"] {
+        let modules = attack_changed(
+            |_, package| {
+                let huge = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(package.join(file))
+                    .unwrap();
+                huge.set_len(5 << 30).unwrap();
+            },
+            "not a file graft can use",
+            2,
         );
-        assert_eq!(run.code, Some(2), "{}", run.stderr);
         let data = TempDir::new().unwrap();
         let listed = run_list(data.path(), modules.path());
         assert!(listed.contains("mod-users-1.0.0"), "{listed}");

@@ -280,20 +280,7 @@ fn misbehave(ctx: &Context) -> Result<Outcome> {
 }
 
 mod hostile;
-#[cfg(any(
-    feature = "read-symlink",
-    feature = "host-memory",
-    feature = "deep-path",
-    feature = "deep-recursion",
-    feature = "sleep",
-    feature = "open-files",
-    feature = "bad-documents",
-    feature = "forge-output",
-    feature = "wide-text",
-    feature = "exit-zero",
-    feature = "shadow-stack",
-    feature = "bad-rename"
-))]
+#[cfg(feature = "hostile")]
 use hostile::misbehave;
 
 /// Takes the names other modules' tables and indexes would have: the
@@ -314,18 +301,7 @@ fn squat() -> Result<Outcome> {
 }
 
 #[cfg(not(any(
-    feature = "read-symlink",
-    feature = "host-memory",
-    feature = "deep-path",
-    feature = "deep-recursion",
-    feature = "sleep",
-    feature = "open-files",
-    feature = "bad-documents",
-    feature = "forge-output",
-    feature = "wide-text",
-    feature = "exit-zero",
-    feature = "shadow-stack",
-    feature = "bad-rename",
+    feature = "hostile",
     feature = "endless-loop",
     feature = "memory-bomb",
     feature = "read-host-file",

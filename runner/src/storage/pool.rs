@@ -44,6 +44,10 @@ pub struct Connection {
     statements: HashMap<String, pg::Statement>,
     /// A transaction is open: the connection is not given back.
     pub in_transaction: bool,
+    /// Statements ran since the store's write savepoint was last moved
+    /// (`execute`, `batch_execute`: DDL, metadata): the next guarded write
+    /// moves it first, so that a failed write never undoes them.
+    pub unsaved: bool,
     /// The `statement_timeout` last set on the server, in milliseconds (0:
     /// none), or [`TIMEOUT_UNKNOWN`].
     pub timeout_ms: u64,
@@ -87,6 +91,7 @@ impl Connection {
                 client: Some(idle.client),
                 statements: idle.statements,
                 in_transaction: false,
+                unsaved: false,
                 timeout_ms: idle.timeout_ms,
                 reusable: true,
             });
@@ -96,6 +101,7 @@ impl Connection {
             client: Some(super::postgres::connect(url)?),
             statements: HashMap::new(),
             in_transaction: false,
+            unsaved: false,
             timeout_ms: 0,
             reusable: true,
         })
@@ -154,7 +160,15 @@ impl Connection {
 
     pub fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, pg::Error> {
         let statement = self.statement(sql)?;
+        self.unsaved = true;
         self.deref_mut().execute(&statement, params)
+    }
+
+    /// `Client::batch_execute`, noting that something may have been written
+    /// (see `unsaved`).
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), pg::Error> {
+        self.unsaved = true;
+        self.deref_mut().batch_execute(sql)
     }
 }
 

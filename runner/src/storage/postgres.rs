@@ -22,6 +22,7 @@ use ::postgres as pg;
 use pg::error::SqlState;
 use pg::{Client, NoTls};
 use std::collections::HashMap;
+use std::ops::DerefMut;
 
 const SCHEMA: &str = "
 CREATE SCHEMA IF NOT EXISTS graft;
@@ -477,10 +478,16 @@ impl PostgresStore {
         if !self.client.in_transaction {
             return write(&mut self.client);
         }
+        const MOVE: &str = "RELEASE SAVEPOINT graft_write; SAVEPOINT graft_write";
+        if self.client.unsaved {
+            // What ran since the savepoint (a table made, its id column
+            // turned to text, metadata) stays whatever this write does.
+            self.client.deref_mut().batch_execute(MOVE)?;
+            self.client.unsaved = false;
+        }
         match write(&mut self.client) {
             Ok(value) => {
-                self.client
-                    .batch_execute("RELEASE SAVEPOINT graft_write; SAVEPOINT graft_write")?;
+                self.client.deref_mut().batch_execute(MOVE)?;
                 Ok(value)
             }
             Err(e) => {
@@ -1122,6 +1129,7 @@ impl TenantStore for PostgresStore {
         id: &str,
         doc: &str,
     ) -> StoreResult<WriteEffect> {
+        check_document(id, doc)?;
         let table = self.accept_id(module, collection, id)?;
         let statement = self
             .statement(&upsert_sql(&table))
@@ -1151,8 +1159,13 @@ impl TenantStore for PostgresStore {
         // Ids are checked before anything is written; an id that is no
         // UUID turns the column into text first, as `put` would.
         let mut table = self.table(module, collection)?;
-        for (id, _) in records {
+        // Documents too, with the check SQLite's backend makes: what one
+        // backend takes, the other does, and every reader can read back.
+        for (id, doc) in records {
             check_id(id)?;
+            check_document(id, doc)?;
+        }
+        for (id, _) in records {
             if table.uuid_ids && !is_uuid(id) {
                 table = self.accept_id(module, collection, id)?;
             }
@@ -1195,6 +1208,7 @@ impl TenantStore for PostgresStore {
         id: &str,
         doc: &str,
     ) -> StoreResult<bool> {
+        check_document(id, doc)?;
         let table = self.accept_id(module, collection, id)?;
         self.insert(&table, id, doc)
             .map_err(|e| self.write_error(e, module, collection, id))

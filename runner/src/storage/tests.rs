@@ -533,3 +533,45 @@ fn put_batch_takes_uuid_and_other_ids() {
         assert_eq!(db.count("m", "u").unwrap(), 4);
     }
 }
+
+/// A write that fails and is caught undoes only itself: a collection made,
+/// an id column turned to text or an index made since the last good write
+/// all stay (PostgreSQL's savepoint used to sit behind them).
+#[test]
+fn a_failed_write_undoes_nothing_before_it() {
+    for (_guard, mut db) in stores() {
+        db.begin().unwrap();
+        db.create_collection("m", "c").unwrap();
+        db.create_index("m", "c", &unique_code_index(false)).unwrap();
+        db.put("m", "c", "a", r#"{"code":"x"}"#).unwrap();
+        db.create_collection("m", "later").unwrap();
+        db.put("m", "later", "not-a-uuid", r#"{"n":1}"#).unwrap();
+        db.create_collection("m", "latest").unwrap();
+        // Refused by the check, and by the database: neither undoes the rest.
+        assert!(db.put("m", "c", "b", r#"{"s":"\ud800"}"#).is_err());
+        assert!(db.put("m", "c", "b", r#"{"code":"x"}"#).is_err());
+        assert_eq!(db.put("m", "latest", "r", r#"{"n":2}"#).unwrap(), WriteEffect::Inserted);
+        db.commit().unwrap();
+        assert_eq!(db.list_collections("m").unwrap(), ["c", "later", "latest"]);
+        assert_eq!(doc(&mut *db, "later", "not-a-uuid"), Some(json!({"n": 1})));
+        assert_eq!(doc(&mut *db, "latest", "r"), Some(json!({"n": 2})));
+    }
+}
+
+/// What a backend accepts reads back: the documents serde_json refuses
+/// (lone surrogates, numbers beyond a double, nesting past 128) are
+/// refused at write time on both, naming the record.
+#[test]
+fn documents_the_reader_cannot_read_are_refused() {
+    for (_guard, mut db) in stores() {
+        db.create_collection("m", "c").unwrap();
+        let deep = format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200));
+        for bad in [r#"{"s":"\ud800"}"#, r#"{"n":1e999}"#, deep.as_str()] {
+            let error = db.put("m", "c", "r1", bad).unwrap_err();
+            assert!(error.to_string().contains("record r1"), "{error}");
+            let batch = [("r2".to_string(), bad.to_string())];
+            assert!(db.put_batch("m", "c", &batch).is_err());
+        }
+        assert_eq!(db.count("m", "c").unwrap(), 0);
+    }
+}
