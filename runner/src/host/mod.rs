@@ -68,6 +68,50 @@ thread_local! {
     static CALL_STACK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// Bytes of native stack left below this point on the current thread, as
+/// far as the system tells (0 where it does not): a thread the runner did
+/// not make (the main thread, a library caller's) runs calls in place when
+/// it has room, and only gets a call thread when it has not.
+fn stack_left() -> usize {
+    thread_local! {
+        /// The lowest address of this thread's stack (0: unknown).
+        static STACK_BOTTOM: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    }
+    let bottom = STACK_BOTTOM.with(|cached| {
+        if let Some(bottom) = cached.get() {
+            return bottom;
+        }
+        let bottom = {
+            // SAFETY: pthread_getattr_np fills `attr` for the calling thread,
+            // pthread_attr_getstack reads it, and it is destroyed after.
+            unsafe {
+                let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+                if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+                    return 0;
+                }
+                let mut addr: *mut libc::c_void = std::ptr::null_mut();
+                let mut size: libc::size_t = 0;
+                let found = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+                libc::pthread_attr_destroy(&mut attr);
+                if found {
+                    addr as usize
+                } else {
+                    0
+                }
+            }
+        };
+        // Asked once per thread: for the main thread the system reads
+        // /proc/self/maps to answer.
+        cached.set(Some(bottom));
+        bottom
+    });
+    let here = &bottom as *const usize as usize;
+    if bottom == 0 {
+        return 0;
+    }
+    here.saturating_sub(bottom)
+}
+
 /// The native stack a thread needs for plugin calls under `max_wasm_stack`.
 pub fn call_stack_size(max_wasm_stack: usize) -> usize {
     max_wasm_stack.min(MAX_WASM_STACK) + HOST_STACK_RESERVE
@@ -441,7 +485,7 @@ impl Host {
             + Send,
     ) -> CallOutcome<T> {
         let needed = self.call_stack_size();
-        if CALL_STACK.with(|size| size.get()) >= needed {
+        if CALL_STACK.with(|size| size.get()) >= needed || stack_left() >= needed {
             return self.call_here(plugin, setup, f);
         }
         // The call's parts wait in a slot the thread takes them from, so

@@ -372,9 +372,16 @@ pub(crate) fn check_change(change: &FieldChange) -> StoreResult<()> {
         FieldChange::Rename { from, to } => {
             check_field(from)?;
             check_field(to)?;
-            if from == to || to.starts_with(&format!("{from}.")) {
+            // Onto itself or into itself, the field would be deleted; onto
+            // a field that holds it, whatever of its value shares a name
+            // with it would be.
+            if from == to
+                || to.starts_with(&format!("{from}."))
+                || from.starts_with(&format!("{to}."))
+            {
                 return Err(StoreError::InvalidName(format!(
-                    "rename {from} to {to}: a field cannot move onto itself or into itself"
+                    "rename {from} to {to}: a field cannot move onto itself or into itself, \
+                     nor onto a field that holds it"
                 )));
             }
             Ok(())

@@ -120,6 +120,30 @@ fn set_based_changes() {
             db.update_all("m", "c", &bad),
             Err(StoreError::InvalidDocument(_))
         ));
+        // A rename that would delete data is refused, and changes nothing.
+        let before = db.dump().unwrap().collections;
+        for (from, to) in [("q", "q"), ("q", "q.inner"), ("q.x", "q")] {
+            let rename = FieldChange::Rename {
+                from: from.into(),
+                to: to.into(),
+            };
+            assert!(
+                matches!(
+                    db.update_all("m", "c", &rename),
+                    Err(StoreError::InvalidName(_))
+                ),
+                "{from} -> {to}"
+            );
+        }
+        assert_eq!(db.dump().unwrap().collections, before);
+        // Paths a backend would walk on the runner's stack are bounded.
+        let deep = FieldChange::Remove {
+            field: vec!["a"; 100_000].join("."),
+        };
+        assert!(matches!(
+            db.update_all("m", "c", &deep),
+            Err(StoreError::InvalidName(_))
+        ));
     }
 }
 
@@ -542,7 +566,8 @@ fn a_failed_write_undoes_nothing_before_it() {
     for (_guard, mut db) in stores() {
         db.begin().unwrap();
         db.create_collection("m", "c").unwrap();
-        db.create_index("m", "c", &unique_code_index(false)).unwrap();
+        db.create_index("m", "c", &unique_code_index(false))
+            .unwrap();
         db.put("m", "c", "a", r#"{"code":"x"}"#).unwrap();
         db.create_collection("m", "later").unwrap();
         db.put("m", "later", "not-a-uuid", r#"{"n":1}"#).unwrap();
@@ -550,7 +575,10 @@ fn a_failed_write_undoes_nothing_before_it() {
         // Refused by the check, and by the database: neither undoes the rest.
         assert!(db.put("m", "c", "b", r#"{"s":"\ud800"}"#).is_err());
         assert!(db.put("m", "c", "b", r#"{"code":"x"}"#).is_err());
-        assert_eq!(db.put("m", "latest", "r", r#"{"n":2}"#).unwrap(), WriteEffect::Inserted);
+        assert_eq!(
+            db.put("m", "latest", "r", r#"{"n":2}"#).unwrap(),
+            WriteEffect::Inserted
+        );
         db.commit().unwrap();
         assert_eq!(db.list_collections("m").unwrap(), ["c", "later", "latest"]);
         assert_eq!(doc(&mut *db, "later", "not-a-uuid"), Some(json!({"n": 1})));
