@@ -103,20 +103,6 @@ fn refused<T: std::fmt::Debug, E: std::fmt::Debug>(result: &std::result::Result<
     }
 }
 
-/// Recurses until its stack is gone (run with a large `--stack-kb`): no
-/// local has its address taken, so the frames are on the native stack the
-/// host gives wasm, not on the shadow stack in linear memory.
-#[cfg(feature = "deep-recursion")]
-pub fn misbehave(_ctx: &Context) -> Result<Outcome> {
-    fn down(n: u64) -> u64 {
-        if std::hint::black_box(n) == u64::MAX {
-            return 0;
-        }
-        down(n + 1).wrapping_mul(3).wrapping_add(n)
-    }
-    Err(Error::failed(format!("came back: {}", down(0))))
-}
-
 /// Sleeps an hour through WASI (poll on a monotonic-clock timer).
 #[cfg(feature = "sleep")]
 pub fn misbehave(_ctx: &Context) -> Result<Outcome> {

@@ -36,8 +36,6 @@ const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
     "host-memory"
 } else if cfg!(feature = "deep-path") {
     "deep-path"
-} else if cfg!(feature = "deep-recursion") {
-    "deep-recursion"
 } else if cfg!(feature = "sleep") {
     "sleep"
 } else if cfg!(feature = "open-files") {

@@ -164,6 +164,11 @@ impl Runtime {
             .concurrency_support(false)
             .epoch_interruption(true)
             .consume_fuel(metered)
+            // wasmtime refuses a wasm stack larger than the stack of its
+            // async fibers, which this sync host never starts: keep that
+            // bound out of the way of `--stack-kb` (the stack the calls
+            // really run on is the runner's own, see `call_stack_size`).
+            .async_stack_size(config.max_wasm_stack + (1 << 20))
             .max_wasm_stack(config.max_wasm_stack);
         let engine = Engine::new(&wasm).map_err(|e| anyhow!("cannot set up wasmtime: {e}"))?;
         let mut linker = Linker::new(&engine);
