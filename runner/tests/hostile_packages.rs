@@ -126,25 +126,13 @@ fn attack_in(modules: &Path, package: &str, extra: &[&str], class: &str, max_mib
     let data = TempDir::new().unwrap();
     let d = data.path();
     let m = modules.to_str().unwrap();
-    assert_eq!(
-        graft(d, &["tenant", "create", "victim"]).status.code(),
-        Some(0)
-    );
-    let installed = graft(
+    let installed = tenant_with_users(
         d,
-        &[
-            "--modules",
-            m,
-            "install",
-            "--tenant",
-            "victim",
-            "mod-users-1.0.0",
-            "--load-sample",
-            "--param",
-            "sampleUsers=200",
-        ],
+        m,
+        "victim",
+        &["--load-sample", "--param", "sampleUsers=200"],
     );
-    assert!(installed.status.success(), "{:?}", installed);
+    assert_eq!(installed.code, Some(0), "{}", installed.stderr);
     let before = dump(d, "victim");
     let mut args = vec!["--modules", m];
     args.extend(extra);
@@ -165,23 +153,28 @@ fn attack_in(modules: &Path, package: &str, extra: &[&str], class: &str, max_mib
         attacked.peak_mib
     );
     // The runner and the data directory are fine for the next tenant.
-    assert_eq!(
-        graft(d, &["tenant", "create", "next"]).status.code(),
-        Some(0)
-    );
-    let next = run(
-        d,
-        &[
-            "--modules",
-            m,
-            "install",
-            "--tenant",
-            "next",
-            "mod-users-1.0.0",
-        ],
-    );
+    let next = tenant_with_users(d, m, "next", &[]);
     assert_eq!(next.code, Some(0), "{}", next.stderr);
     attacked
+}
+
+/// Create `tenant` and install mod-users-1.0.0 on it from the modules
+/// folder `m`, with `extra` arguments to the install.
+fn tenant_with_users(d: &Path, m: &str, tenant: &str, extra: &[&str]) -> Run {
+    assert_eq!(
+        graft(d, &["tenant", "create", tenant]).status.code(),
+        Some(0)
+    );
+    let mut args = vec![
+        "--modules",
+        m,
+        "install",
+        "--tenant",
+        tenant,
+        "mod-users-1.0.0",
+    ];
+    args.extend(extra);
+    run(d, &args)
 }
 
 /// What a normal install of mod-users costs here, for the bounds below: a
