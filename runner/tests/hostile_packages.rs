@@ -126,10 +126,11 @@ fn attack_in(modules: &Path, package: &str, extra: &[&str], class: &str, max_mib
     let data = TempDir::new().unwrap();
     let d = data.path();
     let m = modules.to_str().unwrap();
-    let installed = tenant_with_users(
+    let installed = install_fresh(
         d,
         m,
         "victim",
+        "mod-users-1.0.0",
         &["--load-sample", "--param", "sampleUsers=200"],
     );
     assert_eq!(installed.code, Some(0), "{}", installed.stderr);
@@ -153,26 +154,19 @@ fn attack_in(modules: &Path, package: &str, extra: &[&str], class: &str, max_mib
         attacked.peak_mib
     );
     // The runner and the data directory are fine for the next tenant.
-    let next = tenant_with_users(d, m, "next", &[]);
+    let next = install_fresh(d, m, "next", "mod-users-1.0.0", &[]);
     assert_eq!(next.code, Some(0), "{}", next.stderr);
     attacked
 }
 
-/// Create `tenant` and install mod-users-1.0.0 on it from the modules
-/// folder `m`, with `extra` arguments to the install.
-fn tenant_with_users(d: &Path, m: &str, tenant: &str, extra: &[&str]) -> Run {
+/// Create `tenant` and install `package` on it from the modules folder
+/// `m`, with `extra` arguments to the install.
+fn install_fresh(d: &Path, m: &str, tenant: &str, package: &str, extra: &[&str]) -> Run {
     assert_eq!(
         graft(d, &["tenant", "create", tenant]).status.code(),
         Some(0)
     );
-    let mut args = vec![
-        "--modules",
-        m,
-        "install",
-        "--tenant",
-        tenant,
-        "mod-users-1.0.0",
-    ];
+    let mut args = vec!["--modules", m, "install", "--tenant", tenant, package];
     args.extend(extra);
     run(d, &args)
 }
@@ -431,18 +425,7 @@ fn documents_written_stay_readable() {
     let d = data.path();
     let modules = modules(&["mod-test-bad-documents-1.0.0"]);
     let m = modules.path().to_str().unwrap();
-    assert_eq!(graft(d, &["tenant", "create", "t"]).status.code(), Some(0));
-    let out = run(
-        d,
-        &[
-            "--modules",
-            m,
-            "install",
-            "--tenant",
-            "t",
-            "mod-test-bad-documents-1.0.0",
-        ],
-    );
+    let out = install_fresh(d, m, "t", "mod-test-bad-documents-1.0.0", &[]);
     assert_survived(&out, &[0]);
     let dump = dump(d, "t");
     let results = &dump.collections["mod-test-bad-documents"]["results"].records;
@@ -534,18 +517,7 @@ fn wide_text_never_breaks_a_table() {
     let data = TempDir::new().unwrap();
     let d = data.path();
     let m = modules.path().to_str().unwrap();
-    assert_eq!(graft(d, &["tenant", "create", "t"]).status.code(), Some(0));
-    let out = run(
-        d,
-        &[
-            "--modules",
-            m,
-            "install",
-            "--tenant",
-            "t",
-            "mod-test-wide-text-1.0.0",
-        ],
-    );
+    let out = install_fresh(d, m, "t", "mod-test-wide-text-1.0.0", &[]);
     assert_survived(&out, &[1]);
     for args in [
         &["history", "--tenant", "t"][..],
