@@ -912,15 +912,15 @@ fn show(d: Duration) -> String {
 }
 
 /// A runner whose tenants live in the database `db` made on the server.
-fn in_db(graft: Graft, db: &graft::storage::postgres::ScratchDatabase) -> Graft {
-    graft.with_database(graft::tenants::Database::Postgres(db.url.clone()))
+fn in_db(graft: Graft, db: &graft::test_support::ScratchDatabase) -> Graft {
+    graft.with_database(graft::storage::Database::Postgres(db.url.clone()))
 }
 
 /// B1 on PostgreSQL, on a server the bench may create databases on
 /// (`--postgres URL`): `users` users, native and plugin on copies of one
 /// seeded database.
 pub fn b1_pg(setup: &Setup, server: &str, users: u64, runs: usize) -> Result<Bench> {
-    use graft::storage::postgres::ScratchDatabase;
+    use graft::test_support::ScratchDatabase;
     // Seed once, then copy the database for each leg of each run.
     let seed = ScratchDatabase::create(server)?;
     {
@@ -983,7 +983,7 @@ pub fn b1_pg(setup: &Setup, server: &str, users: u64, runs: usize) -> Result<Ben
 /// B4 on PostgreSQL: `tenants` tenants with three modules each, all up to
 /// date, in one database.
 pub fn b4_pg(setup: &Setup, server: &str, tenants: usize, runs: usize) -> Result<Bench> {
-    use graft::storage::postgres::ScratchDatabase;
+    use graft::test_support::ScratchDatabase;
     let db = ScratchDatabase::create(server)?;
     let graft = in_db(setup.graft("pg-b4")?, &db);
     let names: Vec<String> = (0..tenants).map(|n| format!("t{n:04}")).collect();

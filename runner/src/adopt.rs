@@ -11,8 +11,8 @@
 
 use crate::package::Package;
 use crate::storage::postgres::AdoptedTable;
+use crate::storage::Database;
 use crate::storage::{now, EnabledModule, HistoryEntry, PostgresStore, TenantStore};
-use crate::tenants::Database;
 use crate::{Graft, ModuleId};
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
@@ -44,7 +44,7 @@ impl Graft {
             bail!("adopt takes over a PostgreSQL schema: give --database postgres://...");
         };
         let package = self.catalog.find(id)?;
-        crate::tenants::check_tenant_id(tenant)?;
+        crate::storage::check_tenant_id(tenant)?;
         if !self.tenants.list()?.iter().any(|t| t == tenant) {
             self.tenants.create(tenant)?;
         }

@@ -10,8 +10,8 @@
 //! can be compared exactly.
 
 use crate::storage::{
-    Dump, EnabledModule, FieldChange, HistoryEntry, IndexSpec, JobRecord, StoreResult, TenantStore,
-    WriteEffect,
+    ChangeRecord, Dump, EnabledModule, FieldChange, HistoryEntry, IndexSpec, JobRecord,
+    StoreResult, TenantStore, WriteEffect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -77,6 +77,67 @@ impl CollectionChanges {
     pub fn total(&self) -> u64 {
         self.inserted + self.updated + self.deleted
     }
+
+    /// As storage keeps it.
+    pub fn to_record(&self) -> ChangeRecord {
+        let text = |value: serde_json::Result<String>| value.unwrap_or_else(|_| "[]".into());
+        ChangeRecord {
+            module: self.module.clone(),
+            collection: self.collection.clone(),
+            inserted: self.inserted,
+            updated: self.updated,
+            deleted: self.deleted,
+            schema: text(serde_json::to_string(&self.schema)),
+            samples: text(serde_json::to_string(&self.samples)),
+            overlay: text(serde_json::to_string(&self.overlay)),
+            digest: self.digest.clone(),
+        }
+    }
+
+    /// From what storage kept; details it cannot read are left empty (the
+    /// counts and digest stay exact).
+    pub fn from_record(record: ChangeRecord) -> CollectionChanges {
+        CollectionChanges {
+            schema: serde_json::from_str(&record.schema).unwrap_or_default(),
+            samples: serde_json::from_str(&record.samples).unwrap_or_default(),
+            overlay: serde_json::from_str(&record.overlay).unwrap_or_default(),
+            module: record.module,
+            collection: record.collection,
+            inserted: record.inserted,
+            updated: record.updated,
+            deleted: record.deleted,
+            digest: record.digest,
+        }
+    }
+}
+
+/// The changes recorded since the last call, if `db` is a `RecordingStore`
+/// (nothing otherwise).
+pub fn take_changes(db: &mut dyn TenantStore) -> Vec<CollectionChanges> {
+    let any: &mut dyn std::any::Any = db;
+    match any.downcast_mut::<RecordingStore>() {
+        Some(recording) => recording.take_changes(),
+        None => Vec::new(),
+    }
+}
+
+/// Record a job with the changes it made.
+pub fn save_job(
+    db: &mut dyn TenantStore,
+    job: &JobRecord,
+    changes: &[CollectionChanges],
+) -> StoreResult<()> {
+    let records: Vec<ChangeRecord> = changes.iter().map(CollectionChanges::to_record).collect();
+    db.save_job(job, &records)
+}
+
+/// The changes a job made, as the change log recorded them.
+pub fn job_changes(db: &mut dyn TenantStore, job_id: &str) -> StoreResult<Vec<CollectionChanges>> {
+    Ok(db
+        .changes(job_id)?
+        .into_iter()
+        .map(CollectionChanges::from_record)
+        .collect())
 }
 
 /// A store that logs every change made through it.
@@ -451,13 +512,13 @@ impl TenantStore for RecordingStore {
     fn history(&mut self) -> StoreResult<Vec<HistoryEntry>> {
         self.inner.history()
     }
-    fn save_job(&mut self, job: &JobRecord, changes: &[CollectionChanges]) -> StoreResult<()> {
+    fn save_job(&mut self, job: &JobRecord, changes: &[ChangeRecord]) -> StoreResult<()> {
         self.inner.save_job(job, changes)
     }
     fn jobs(&mut self) -> StoreResult<Vec<JobRecord>> {
         self.inner.jobs()
     }
-    fn changes(&mut self, job_id: &str) -> StoreResult<Vec<CollectionChanges>> {
+    fn changes(&mut self, job_id: &str) -> StoreResult<Vec<ChangeRecord>> {
         self.inner.changes(job_id)
     }
     fn get_base(
@@ -493,10 +554,21 @@ impl TenantStore for RecordingStore {
     fn base_collections(&mut self, module: &str) -> StoreResult<Vec<(String, String)>> {
         self.inner.base_collections(module)
     }
+    fn all_collections(&mut self) -> StoreResult<Vec<(String, String)>> {
+        self.inner.all_collections()
+    }
+    fn all_base_collections(&mut self) -> StoreResult<Vec<(String, String)>> {
+        self.inner.all_base_collections()
+    }
     fn dump(&mut self) -> StoreResult<Dump> {
         self.inner.dump()
     }
-    fn take_changes(&mut self) -> Vec<CollectionChanges> {
+}
+
+impl RecordingStore {
+    /// The changes recorded since the last call, in (module, collection)
+    /// order, each with its digest.
+    pub fn take_changes(&mut self) -> Vec<CollectionChanges> {
         let mut changes = std::mem::take(&mut self.changes);
         for (entry, digest) in changes.iter_mut().zip(std::mem::take(&mut self.digests)) {
             entry.digest = format!("{:032x}", digest.digest128());

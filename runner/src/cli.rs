@@ -7,7 +7,7 @@ use graft::data::Edit;
 use graft::fanout::Fanout;
 use graft::install::{CommitMode, Job, ProgressFactory};
 use graft::plan::{Request, RequestAction};
-use graft::tenants::{check_tenant_id, Database};
+use graft::storage::{check_tenant_id, Database};
 use graft::{Graft, InstallOptions, Limits};
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! put and delete, through the same storage and constraint checks as
 //! plugins, each write a job of its own in the change log.
 
-use crate::changelog::{CollectionChanges, RecordingStore};
+use crate::changelog::{self, CollectionChanges, RecordingStore};
 use crate::overlay::{self, TenantChange};
 use crate::storage::{now, JobRecord, TenantStore};
 use crate::Graft;
@@ -70,8 +70,7 @@ impl Graft {
         edit: &Edit,
     ) -> Result<EditReport> {
         let _lock = self.tenants.lock(tenant)?;
-        let mut db: Box<dyn TenantStore> =
-            Box::new(RecordingStore::new(self.tenants.open_to_write(tenant)?));
+        let mut db = RecordingStore::new(self.tenants.open_to_write(tenant)?);
         let started_at = now();
         let job_id = crate::install::job_id();
         db.begin()?;
@@ -110,7 +109,7 @@ impl Graft {
             commit: "data".into(),
             plan: json!([{ "data": action, "module": module, "collection": collection, "id": id }]),
         };
-        if let Err(e) = db.save_job(&job, &changes).and_then(|()| db.commit()) {
+        if let Err(e) = changelog::save_job(&mut db, &job, &changes).and_then(|()| db.commit()) {
             db.rollback().ok();
             bail!("tenant {tenant}: cannot commit: {e}");
         }

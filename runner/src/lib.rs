@@ -25,9 +25,14 @@ pub mod package;
 pub mod plan;
 pub mod queue;
 pub mod storage;
-pub mod tenants;
 pub mod text;
 pub mod validate;
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+
+#[cfg(test)]
+mod layout_tests;
 
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -40,7 +45,7 @@ pub use module_id::ModuleId;
 /// journal, plugin cache), a modules folder and the operator's limits.
 pub struct Graft {
     pub data_dir: PathBuf,
-    pub tenants: tenants::Tenants,
+    pub tenants: storage::Tenants,
     pub catalog: package::Catalog,
     pub host: host::Host,
     pub journal: journal::Journal,
@@ -67,7 +72,7 @@ impl Graft {
         })?;
         Ok(Graft {
             data_dir: data_dir.to_path_buf(),
-            tenants: tenants::Tenants::new(data_dir),
+            tenants: storage::Tenants::new(data_dir),
             catalog: package::Catalog::new(modules_dir),
             host,
             journal: journal::Journal::new(data_dir),
@@ -76,9 +81,9 @@ impl Graft {
     }
 
     /// Keep tenants in `database` instead of the data directory's SQLite files.
-    pub fn with_database(self, database: tenants::Database) -> Graft {
+    pub fn with_database(self, database: storage::Database) -> Graft {
         Graft {
-            tenants: tenants::Tenants::in_database(&self.data_dir, database),
+            tenants: storage::Tenants::in_database(&self.data_dir, database),
             ..self
         }
     }

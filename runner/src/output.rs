@@ -485,7 +485,10 @@ pub fn changes(graft: &Graft, tenant: &str, job: Option<&str>, json: bool) -> Re
     };
     let mut all = Vec::new();
     for record in &selected {
-        all.push((record, db.changes(&record.job_id)?));
+        all.push((
+            record,
+            graft::changelog::job_changes(&mut *db, &record.job_id)?,
+        ));
     }
     if json {
         let list: Vec<_> = all

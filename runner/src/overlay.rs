@@ -20,7 +20,7 @@
 //! System data: the vendor always wins; a tenant change is reverted and
 //! reported. Sample data: inserted where absent, never overwritten.
 
-use crate::host::WriteCounts;
+use crate::storage::WriteCounts;
 use crate::storage::{StoreError, TenantStore, WriteEffect};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -16,7 +16,7 @@
 
 use crate::install::{CommitMode, InstallOptions, Job};
 use crate::storage::postgres::connect;
-use crate::tenants::Database;
+use crate::storage::Database;
 use crate::Graft;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
@@ -109,10 +109,43 @@ fn url(graft: &Graft) -> Result<&str> {
     }
 }
 
-/// A connection to the queue's database (the queue table is part of the
-/// `graft` schema that `connect` makes sure of).
+/// The queue's table, in the `graft` schema storage makes.
+const QUEUE_TABLE: &str = "
+-- The tenant job queue of `graft worker` (see `queue`).
+CREATE TABLE IF NOT EXISTS graft.queue (
+    seq bigserial PRIMARY KEY,
+    batch text NOT NULL,
+    tenant text NOT NULL,
+    job jsonb NOT NULL,
+    state text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    worker text,
+    heartbeat timestamptz,
+    attempts integer NOT NULL DEFAULT 0,
+    enqueued_at timestamptz NOT NULL DEFAULT now(),
+    started_at timestamptz,
+    finished_at timestamptz,
+    job_id text,
+    result jsonb
+);
+CREATE INDEX IF NOT EXISTS queue_state ON graft.queue (state, seq);
+";
+
+/// A connection to the queue's database, with the queue's table made sure
+/// of (once per database and process).
 fn client(graft: &Graft) -> Result<postgres::Client> {
-    connect(url(graft)?)
+    static READY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let url = url(graft)?;
+    let mut client = connect(url)?;
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if !ready.iter().any(|u| u == url) {
+        // CREATE ... IF NOT EXISTS races with itself: one runner at a time.
+        client.batch_execute("SELECT pg_advisory_lock(7234002)")?;
+        let created = client.batch_execute(QUEUE_TABLE);
+        client.batch_execute("SELECT pg_advisory_unlock(7234002)")?;
+        created.map_err(|e| anyhow!("cannot create the job queue's table: {e}"))?;
+        ready.push(url.to_string());
+    }
+    Ok(client)
 }
 
 impl Graft {

@@ -9,7 +9,8 @@
 
 use super::bindings::graft::migration::{log, overlay, store, types};
 use super::output::BoundedPipe;
-use super::state::{MemoryLimiter, StepLog, StepState, WriteCounts};
+use super::state::{MemoryLimiter, StepLog, StepState};
+use crate::storage::WriteCounts;
 use crate::storage::{SqliteStore, TenantStore};
 use proptest::prelude::*;
 use wasmtime_wasi::{ResourceTable, WasiCtxBuilder};

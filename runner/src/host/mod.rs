@@ -12,11 +12,11 @@ mod output;
 mod state;
 
 pub use determinism::Determinism;
-pub use state::{LogLine, ProgressFn, RecordWarning, StepLog, WriteCounts};
+pub use state::{LogLine, ProgressFn, RecordWarning, StepLog};
 
 use crate::limits::{Limits, MAX_PLUGIN_TEXT_BYTES};
 use crate::package::Package;
-use crate::storage::TenantStore;
+use crate::storage::{TenantStore, WriteCounts};
 use crate::text::truncate;
 use anyhow::{anyhow, bail, Context as _, Result};
 use output::BoundedPipe;

@@ -4,7 +4,7 @@
 use super::bindings::graft::migration::{log, overlay, store, types};
 use super::output::BoundedPipe;
 use crate::overlay as host_overlay;
-use crate::storage::{self, FieldChange, StoreError, TenantStore, WriteEffect};
+use crate::storage::{self, FieldChange, StoreError, TenantStore, WriteCounts, WriteEffect};
 use serde::Serialize;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -126,34 +126,6 @@ impl ResourceLimiter for MemoryLimiter {
 
     fn tables(&self) -> usize {
         MAX_TABLES
-    }
-}
-
-/// Records written by one call.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct WriteCounts {
-    pub inserted: u64,
-    pub updated: u64,
-    pub deleted: u64,
-}
-
-impl WriteCounts {
-    pub fn total(&self) -> u64 {
-        self.inserted + self.updated + self.deleted
-    }
-
-    pub fn add(&mut self, other: WriteCounts) {
-        self.inserted += other.inserted;
-        self.updated += other.updated;
-        self.deleted += other.deleted;
-    }
-
-    fn count(&mut self, effect: WriteEffect) {
-        match effect {
-            WriteEffect::Inserted => self.inserted += 1,
-            WriteEffect::Replaced => self.updated += 1,
-            WriteEffect::Unchanged => {}
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! PostgreSQL when `GRAFT_TEST_POSTGRES` names a server
 //! (`postgres://graft@127.0.0.1:54329/postgres`; see the README).
 
+use super::postgres::{self, pool};
 use super::*;
 use serde_json::json;
 
@@ -12,7 +13,7 @@ fn stores() -> Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> {
     let mut stores: Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> =
         vec![(Box::new(dir), Box::new(sqlite))];
     if let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") {
-        let scratch = postgres::ScratchDatabase::create(&server).unwrap();
+        let scratch = crate::test_support::ScratchDatabase::create(&server).unwrap();
         let store = PostgresStore::create(&scratch.url, "t").unwrap();
         stores.push((Box::new(scratch), Box::new(store)));
     }
@@ -243,7 +244,7 @@ fn postgres_uses_folios_layout() {
     let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") else {
         return;
     };
-    let scratch = postgres::ScratchDatabase::create(&server).unwrap();
+    let scratch = crate::test_support::ScratchDatabase::create(&server).unwrap();
     let mut db = PostgresStore::create(&scratch.url, "diku").unwrap();
     db.create_collection("mod-inventory-storage", "material-types")
         .unwrap();
@@ -386,7 +387,7 @@ fn postgres_connections_are_reused_only_when_clean() {
     let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") else {
         return;
     };
-    let scratch = postgres::ScratchDatabase::create(&server).unwrap();
+    let scratch = crate::test_support::ScratchDatabase::create(&server).unwrap();
     let pid = |c: &mut pool::Connection| -> i32 {
         c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
     };
@@ -439,9 +440,9 @@ fn postgres_connections_are_reused_only_when_clean() {
     drop(db);
 
     // A tenant lock is released when dropped, its connection kept.
-    let tenants = crate::tenants::Tenants::in_database(
+    let tenants = crate::storage::Tenants::in_database(
         std::path::Path::new("/nonexistent"),
-        crate::tenants::Database::Postgres(scratch.url.clone()),
+        crate::storage::Database::Postgres(scratch.url.clone()),
     );
     drop(tenants.lock("t").unwrap());
     let _held = tenants.lock("t").unwrap();
@@ -455,7 +456,7 @@ fn postgres_connections_are_reused_only_when_clean() {
     // Idle connections to a database do not stop it from being copied
     // (PostgreSQL refuses a template anyone is connected to).
     drop(pool::Connection::get(&scratch.url).unwrap());
-    let copy = postgres::ScratchDatabase::copy_of(&scratch).unwrap();
+    let copy = crate::test_support::ScratchDatabase::copy_of(&scratch).unwrap();
     let db = PostgresStore::open(&copy.url, "t").unwrap();
     drop(db);
 }

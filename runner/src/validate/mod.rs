@@ -24,7 +24,7 @@ use crate::limits::Limits;
 use crate::package::{self, Catalog, Package};
 use crate::plan::{Request, RequestAction};
 use crate::storage::Dump;
-use crate::tenants::Tenants;
+use crate::storage::Tenants;
 use crate::{fixture::Fixture, InstallOptions, ModuleId};
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
@@ -406,7 +406,7 @@ struct Copy {
 /// same made valid: fixtures captured before graft took Okapi's rule have
 /// tenants such as `users_1_0_0`.
 fn copy_tenant_id(captured: &str) -> String {
-    if crate::tenants::check_tenant_id(captured).is_ok() {
+    if crate::storage::check_tenant_id(captured).is_ok() {
         return captured.to_string();
     }
     let mut id: String = captured

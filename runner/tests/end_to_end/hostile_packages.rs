@@ -6,9 +6,9 @@
 //! (its own accounting, `wait4`'s maximum resident set) under a stated
 //! bound, and the next normal tenant's job fine.
 
-mod common;
+use crate::common;
 
-use common::{command, graft, open_tenant};
+use crate::common::{command, graft, open_tenant};
 use graft::storage::Dump;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;

@@ -56,6 +56,7 @@ pub struct Connection {
 
 /// Close the idle connections to `url`: before the database is copied or
 /// dropped, which PostgreSQL refuses while anyone is connected to it.
+#[cfg(any(test, feature = "test-support"))]
 pub fn close_idle(url: &str) {
     let closed: Vec<Idle> = {
         let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
@@ -98,7 +99,7 @@ impl Connection {
         }
         Ok(Connection {
             url: url.to_string(),
-            client: Some(super::postgres::connect(url)?),
+            client: Some(super::schema::connect(url)?),
             statements: HashMap::new(),
             in_transaction: false,
             unsaved: false,
@@ -211,5 +212,18 @@ impl Drop for Connection {
                 since: Instant::now(),
             });
         }
+    }
+}
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }

@@ -3,9 +3,7 @@
 //! faulty build of `mod-notes` fails with the check and the record named;
 //! bad input exits 2 with one clear line.
 
-mod common;
-
-use common::{graft, json};
+use crate::common::{graft, json};
 use graft_sample_modules::{copy_dir, sample_modules_dir, validate_packages_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -8,8 +8,8 @@ use graft::host::FailureKind;
 use graft::install::{CommitMode, Job, ModuleStatus};
 use graft::plan::{PlanAction, Request, Stage};
 use graft::storage::EnabledModule;
+use graft::test_support::{modules_folder, with_data, TestRunner};
 use graft::InstallOptions;
-use graft_tests::{modules_folder, with_data, TestRunner};
 use serde_json::json;
 use std::path::Path;
 
@@ -270,7 +270,7 @@ fn the_change_log_keeps_counts_and_records_before_and_after() {
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[1].job_id, report.job_id);
     assert_eq!(jobs[1].plan[0]["stage"], "done");
-    let saved = db.changes(&report.job_id).unwrap();
+    let saved = graft::changelog::job_changes(&mut *db, &report.job_id).unwrap();
     assert_eq!(saved.iter().collect::<Vec<_>>(), report.changes());
     let users = saved.iter().find(|c| c.collection == "users").unwrap();
     assert_eq!((users.inserted, users.updated, users.deleted), (0, 400, 0));
@@ -291,7 +291,7 @@ fn the_change_log_keeps_counts_and_records_before_and_after() {
     assert!(before.get("personal").is_some() && before["type"] == json!("patron"));
     assert!(after.get("name").is_some() && after.get("personal").is_none());
 
-    let first = db.changes(&jobs[0].job_id).unwrap();
+    let first = graft::changelog::job_changes(&mut *db, &jobs[0].job_id).unwrap();
     let users = first.iter().find(|c| c.collection == "users").unwrap();
     assert_eq!(users.inserted, 200);
     assert_eq!(users.schema[0], "create collection");

@@ -4,9 +4,7 @@
 //! corrupt file is never trusted, every bad input is refused before any
 //! tenant runs, and the data is exactly as before or as committed.
 
-mod common;
-
-use common::{command, database_for, graft, json, open_tenant};
+use crate::common::{command, database_for, graft, json, open_tenant};
 use graft::storage::Dump;
 use std::path::Path;
 use std::process::Output;
@@ -381,9 +379,9 @@ fn many_tenants_stream_one_json_document() {
 fn state(data: &Path, tenant: &str) -> Option<serde_json::Value> {
     let tenants = match database_for(data) {
         Some(url) => {
-            graft::tenants::Tenants::in_database(data, graft::tenants::Database::Postgres(url))
+            graft::storage::Tenants::in_database(data, graft::storage::Database::Postgres(url))
         }
-        None => graft::tenants::Tenants::new(data),
+        None => graft::storage::Tenants::new(data),
     };
     let dump = tenants.open(tenant).ok()?.dump().ok()?;
     let modules: Vec<_> = dump

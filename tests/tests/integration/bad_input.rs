@@ -1,8 +1,8 @@
 //! Bad packages and bad requests: each a clear error naming the file or
 //! field, and nothing written.
 
+use graft::test_support::{modules_folder, package_dir, with_data, TestRunner};
 use graft::InstallOptions;
-use graft_tests::{modules_folder, package_dir, with_data, TestRunner};
 use std::path::Path;
 use tempfile::TempDir;
 
@@ -11,7 +11,7 @@ use tempfile::TempDir;
 fn with_broken(make: impl FnOnce(&Path)) -> TempDir {
     let modules = modules_folder(&["mod-users-1.0.0"]);
     let broken = modules.path().join("mod-broken-1.0.0");
-    graft_tests::copy_dir(&package_dir("mod-users-1.0.0"), &broken);
+    graft::test_support::copy_dir(&package_dir("mod-users-1.0.0"), &broken);
     let descriptor = serde_json::json!({"id": "mod-broken-1.0.0", "provides": [{"id": "broken", "version": "1.0"}]});
     std::fs::write(broken.join("ModuleDescriptor.json"), descriptor.to_string()).unwrap();
     make(&broken);

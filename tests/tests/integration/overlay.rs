@@ -6,8 +6,8 @@
 use graft::data::Edit;
 use graft::install::{Job, TenantReport};
 use graft::overlay::OverlayCounts;
+use graft::test_support::TestRunner;
 use graft::{InstallOptions, ModuleId};
-use graft_tests::TestRunner;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -411,7 +411,7 @@ fn every_tenant_change_survives_four_real_releases() {
         let mut db = runner.graft.tenants.open("diku").unwrap();
         let jobs = db.jobs().unwrap();
         jobs.iter()
-            .flat_map(|j| db.changes(&j.job_id).unwrap())
+            .flat_map(|j| graft::changelog::job_changes(&mut *db, &j.job_id).unwrap())
             .collect()
     };
     let conflicts: Vec<_> = db_changes

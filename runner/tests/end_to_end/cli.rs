@@ -1,9 +1,7 @@
 //! The `graft` command as operators and CI meet it: exit codes, one-line
 //! errors, JSON output.
 
-mod common;
-
-use common::{command, database_for, graft, json, open_tenant};
+use crate::common::{command, database_for, graft, json, open_tenant};
 use std::process::Output;
 use tempfile::TempDir;
 

@@ -2,8 +2,8 @@
 //! with its real plugins.
 
 use graft::install::{Action, ModuleStatus};
+use graft::test_support::{with_data, TestRunner};
 use graft::InstallOptions;
-use graft_tests::{with_data, TestRunner};
 use serde_json::json;
 
 fn outcomes(report: &graft::TenantReport) -> Vec<(String, String)> {

@@ -3,8 +3,8 @@
 
 use graft::host::FailureKind;
 use graft::install::ModuleStatus;
+use graft::test_support::{modules_folder, with_data, TestRunner};
 use graft::{InstallOptions, TenantReport};
-use graft_tests::{modules_folder, with_data, TestRunner};
 use tempfile::TempDir;
 
 const HOSTILE: [&str; 8] = [

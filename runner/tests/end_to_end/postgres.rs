@@ -2,9 +2,9 @@
 //! FOLIO database. Runs when `GRAFT_TEST_POSTGRES` names a server (CI
 //! starts one; see the README), and says so when it does not.
 
-mod common;
+use crate::common;
 
-use common::{database_for, graft, json};
+use crate::common::{database_for, graft, json};
 use graft_sample_modules::sample_modules_dir;
 use std::path::Path;
 use tempfile::TempDir;
