@@ -203,14 +203,14 @@ pub fn users_seed(setup: &Setup, count: u64) -> Result<PathBuf> {
 
 fn seed_users(setup: &Setup, count: u64) -> Result<PathBuf> {
     let graft = setup.graft("b1-seed")?;
-    graft.tenants.create("seed")?;
+    graft.tenants().create("seed")?;
     let report = graft.install("seed", &[id("mod-users-1.1.0")], &InstallOptions::default())?;
     anyhow::ensure!(
         report.ok,
         "cannot install mod-users-1.1.0: {:?}",
         report.failure()
     );
-    let path = graft.tenants.path("seed");
+    let path = graft.tenants().path("seed");
     add_users(&mut SqliteStore::open(&path, "seed")?, count)?;
     Ok(path)
 }
@@ -241,8 +241,8 @@ fn tenant_copy(setup: &Setup, seed: &Path, data: &str, name: &str) -> Result<Gra
 /// Copy a tenant's SQLite file as tenant `name` of `graft`: the copy's
 /// tenant row names it (graft opens only a tenant's own database).
 pub fn copy_tenant(seed: &Path, graft: &Graft, name: &str) -> Result<()> {
-    std::fs::create_dir_all(graft.data_dir.join("tenants"))?;
-    let path = graft.tenants.path(name);
+    std::fs::create_dir_all(graft.data_dir().join("tenants"))?;
+    let path = graft.tenants().path(name);
     std::fs::copy(seed, &path)?;
     let conn = rusqlite::Connection::open(&path)?;
     conn.execute(
@@ -255,7 +255,7 @@ pub fn copy_tenant(seed: &Path, graft: &Graft, name: &str) -> Result<()> {
 /// Remove a copy made by [`tenant_copy`] once its leg is measured, so the
 /// next leg does not share the disk and page cache with its gigabytes.
 fn remove_copy(graft: Graft) -> Result<()> {
-    let data_dir = graft.data_dir.clone();
+    let data_dir = graft.data_dir().to_path_buf();
     drop(graft);
     std::fs::remove_dir_all(data_dir)?;
     Ok(())
@@ -350,10 +350,10 @@ pub fn plugin_upgrade(graft: &Graft, tenant: &str, simulate: bool) -> Result<u64
 /// Compile the plugins before timing: compilation is B3's business.
 pub fn warm(graft: &Graft) -> Result<()> {
     for name in ["mod-users-1.1.0", "mod-users-2.0.0"] {
-        let package = graft.catalog.find(&id(name))?;
+        let package = graft.catalog().find(&id(name))?;
         graft
-            .host
-            .load(&package, &graft.limits.for_module(&package.limits))?;
+            .host()
+            .load(&package, &graft.limits().for_module(&package.limits))?;
     }
     Ok(())
 }
@@ -378,7 +378,7 @@ pub fn b1_b6(
     let seed = users_seed(setup, sizes.users)?;
     let native_leg = |run: usize| -> Result<(Duration, Duration)> {
         let graft = tenant_copy(setup, &seed, &format!("b1-native-{run}"), "native")?;
-        let (elapsed, done) = time(|| native_upgrade(&graft.tenants.path("native")));
+        let (elapsed, done) = time(|| native_upgrade(&graft.tenants().path("native")));
         let done = done?;
         anyhow::ensure!(
             done.records == sizes.users,
@@ -485,7 +485,7 @@ pub fn b2(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
     let seed = users_seed(setup, sizes.users)?;
     let raw_leg = |run: usize| -> Result<Duration> {
         let graft = tenant_copy(setup, &seed, &format!("b2-raw-{run}"), "raw")?;
-        let conn = rusqlite::Connection::open(graft.tenants.path("raw"))?;
+        let conn = rusqlite::Connection::open(graft.tenants().path("raw"))?;
         let (elapsed, changed) = time(|| {
             conn.execute(
                 "UPDATE \"mod_users__users\" SET doc = jsonb_set(doc, '$.status', json(?1)) WHERE json_type(doc, '$.status') IS NULL",
@@ -499,7 +499,7 @@ pub fn b2(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
     };
     let host_leg = |run: usize| -> Result<Duration> {
         let graft = tenant_copy(setup, &seed, &format!("b2-host-{run}"), "host")?;
-        let mut db = SqliteStore::open(&graft.tenants.path("host"), "host")?;
+        let mut db = SqliteStore::open(&graft.tenants().path("host"), "host")?;
         let change = FieldChange::SetDefault {
             field: "status".into(),
             value: "\"active\"".into(),
@@ -626,7 +626,7 @@ pub fn b4(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
     for _ in 0..sizes.runs {
         let (elapsed, checked) = time(|| -> Result<()> {
             for tenant in &tenants {
-                SqliteStore::open(&graft.tenants.path(tenant), tenant)?.quick_check()?;
+                SqliteStore::open(&graft.tenants().path(tenant), tenant)?.quick_check()?;
             }
             Ok(())
         });
@@ -664,7 +664,7 @@ pub fn b4(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
 /// The tenants of B4 and B8: `count` copies of one tenant with three
 /// modules installed.
 fn fan_out_tenants(graft: &Graft, count: usize) -> Result<Vec<String>> {
-    graft.tenants.create("seed")?;
+    graft.tenants().create("seed")?;
     let modules = [
         id("mod-users-2.0.0"),
         id("mod-users-bl-7.7.3"),
@@ -676,7 +676,7 @@ fn fan_out_tenants(graft: &Graft, count: usize) -> Result<Vec<String>> {
         "cannot install the three modules: {:?}",
         report.failure()
     );
-    let seed = graft.tenants.path("seed");
+    let seed = graft.tenants().path("seed");
     let tenants: Vec<String> = (0..count).map(|n| format!("t{n:04}")).collect();
     for tenant in &tenants {
         copy_tenant(&seed, graft, tenant)?;
@@ -819,7 +819,7 @@ pub fn b5(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
         merge.push(elapsed);
 
         let graft = setup.graft(&format!("b5-real-{run}"))?;
-        graft.tenants.create("diku")?;
+        graft.tenants().create("diku")?;
         let reference = InstallOptions {
             load_reference: true,
             ..InstallOptions::default()
@@ -925,20 +925,20 @@ pub fn b1_pg(setup: &Setup, server: &str, users: u64, runs: usize) -> Result<Ben
     let seed = ScratchDatabase::create(server)?;
     {
         let graft = in_db(setup.graft("pg-b1-seed")?, &seed);
-        graft.tenants.create("diku")?;
+        graft.tenants().create("diku")?;
         let report = graft.install("diku", &[id("mod-users-1.1.0")], &InstallOptions::default())?;
         anyhow::ensure!(
             report.ok,
             "cannot install mod-users-1.1.0: {:?}",
             report.failure()
         );
-        add_users(&mut *graft.tenants.open("diku")?, users)?;
+        add_users(&mut *graft.tenants().open("diku")?, users)?;
     }
     let (mut native, mut plugin) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let copy = ScratchDatabase::copy_of(&seed)?;
         let graft = in_db(setup.graft(&format!("pg-b1-native-{run}"))?, &copy);
-        let mut db = graft.tenants.open("diku")?;
+        let mut db = graft.tenants().open("diku")?;
         let (elapsed, done) = time(|| native_upgrade_in(&mut *db));
         anyhow::ensure!(done?.records == users, "the native upgrade missed users");
         native.push(elapsed);
@@ -993,7 +993,7 @@ pub fn b4_pg(setup: &Setup, server: &str, tenants: usize, runs: usize) -> Result
         id("mod-inventory-storage-30.0.5"),
     ];
     for tenant in &names {
-        graft.tenants.create(tenant)?;
+        graft.tenants().create(tenant)?;
     }
     let fanout = graft::fanout::Fanout {
         tenants: names.clone(),

@@ -204,14 +204,22 @@ fn owner<'a>(path: &str, known: &'a BTreeSet<String>) -> Option<&'a String> {
     None
 }
 
-/// Module-to-module uses of one crate.
+/// Test-only modules (`tests`, `*_tests`, `fuzz`, `test_support`) may use
+/// anything and nothing uses them: they are no layer.
+fn is_test_only(path: &str) -> bool {
+    path.split("::").any(|part| {
+        part == "tests" || part.ends_with("_tests") || part == "fuzz" || part == "test_support"
+    })
+}
+
+/// Module-to-module uses of one crate, test-only modules left out.
 fn edges(modules: &[Module]) -> BTreeSet<(String, String)> {
     let known: BTreeSet<String> = modules.iter().map(|m| m.path.clone()).collect();
     let mut edges = BTreeSet::new();
-    for module in modules {
+    for module in modules.iter().filter(|m| !is_test_only(&m.path)) {
         for path in named_paths(module) {
             if let Some(to) = owner(&path, &known) {
-                if *to != module.path {
+                if *to != module.path && !is_test_only(to) {
                     edges.insert((module.path.clone(), to.clone()));
                 }
             }
@@ -351,18 +359,44 @@ fn layout_module_maps_match_the_tree() {
     let lib: BTreeSet<String> = modules("lib.rs")
         .into_iter()
         .map(|m| m.path)
-        .filter(|p| !p.is_empty() && !p.ends_with("tests") && !p.ends_with("fuzz"))
+        .filter(|p| !p.is_empty() && (!is_test_only(p) || p == "test_support"))
         .collect();
     let bin: BTreeSet<String> = modules("main.rs")
         .into_iter()
         .map(|m| m.path)
-        .filter(|p| !p.is_empty() && !p.ends_with("tests"))
+        .filter(|p| !p.is_empty() && !is_test_only(p))
         .collect();
     let lib_rs = std::fs::read_to_string(src().join("lib.rs")).unwrap();
     let in_lib_map = mapped(&lib_rs, "//! -");
     assert_eq!(
         in_lib_map, lib,
         "lib.rs's module map (`//! - [`name`]: ...` lines) differs from the modules of the library"
+    );
+    // The map lists the top-level modules bottom layer first: each uses
+    // only those before it.
+    let order: Vec<String> = lib_rs
+        .lines()
+        .filter_map(|line| {
+            let name = line.strip_prefix("//! - `")?.split('`').next()?;
+            (!name.contains("::")).then(|| name.to_string())
+        })
+        .collect();
+    let position = |name: &str| order.iter().position(|n| n == name);
+    let mut upward = Vec::new();
+    for (from, to) in edges(&modules("lib.rs")) {
+        let (from, to) = (top(&from), top(&to));
+        if let (Some(f), Some(t)) = (position(&from), position(&to)) {
+            if t > f {
+                upward.push(format!("{from} uses {to}, listed after it"));
+            }
+        }
+    }
+    upward.sort();
+    upward.dedup();
+    assert!(
+        upward.is_empty(),
+        "lib.rs's module map is not in layer order:\n{}",
+        upward.join("\n")
     );
     let doc = std::fs::read_to_string(src().join("../../docs/architecture.md")).unwrap();
     let map = doc

@@ -3,16 +3,68 @@
 //! component, and the runner installs, upgrades and downgrades modules tenant
 //! by tenant, in transactions, with hard limits on every plugin.
 //!
-//! - [`package`]: module packages (ModuleDescriptor, plugin, data folders);
-//! - [`host`]: the wasmtime host that runs plugins under limits;
-//! - [`storage`]: tenant databases behind one trait (SQLite by default);
-//! - [`overlay`]: loading vendor data without losing tenant edits;
-//! - [`install`]: a tenant's install, upgrade or downgrade job.
+//! The module map, bottom layer first; each module uses only those above it
+//! in this list (`layout_tests` checks that no two modules use each other):
+//!
+//! - `text`: cutting and escaping text that came from a plugin or package;
+//! - `limits`: the limits of a plugin call, and the bounds on what it returns;
+//! - `module_id`: Okapi's module ids (`mod-users-1.2.3`) and their order;
+//! - `descriptor`: the ModuleDescriptor, parsed with errors naming the field;
+//! - `package`: a module package on disk (descriptor, plugin, data folders), confined to its folder;
+//! - `plan`: the install plan, Okapi's way, on descriptors only;
+//! - `storage`: tenant databases behind one trait;
+//! - `storage::checks`: names, ids, field paths and documents checked before any write;
+//! - `storage::dump`: a tenant's whole database as one value, read through the trait;
+//! - `storage::rows`: the runner's metadata rows, read alike from both backends;
+//! - `storage::tenants`: which backend a tenant lives in: create, open, remove, list, lock;
+//! - `storage::sqlite`: the embedded default, one SQLite file per tenant;
+//! - `storage::sqlite::files`: the tenants' files and their OS locks;
+//! - `storage::sqlite::schema`: the runner's tables, whole-or-nothing creation, table names;
+//! - `storage::sqlite::sql`: SQL on collections, and SQLite's errors as the contract's;
+//! - `storage::postgres`: PostgreSQL in FOLIO's layout (a schema per tenant and module);
+//! - `storage::postgres::adopt`: registering the tables a FOLIO module made;
+//! - `storage::postgres::pool`: connections kept for the next job;
+//! - `storage::postgres::schema`: the `graft` schema and connecting;
+//! - `storage::postgres::sql`: identifiers, JSON paths, upserts, PostgreSQL's errors;
+//! - `storage::postgres::tables`: a module's tables, and writes that keep the transaction usable;
+//! - `storage::postgres::tenants`: tenants registered in `graft.tenants`, advisory locks;
+//! - `overlay`: loading vendor data without losing tenant edits;
+//! - `overlay::diff`: what a tenant changed of the vendor's data;
+//! - `changelog`: every change of a job, counted, sampled and digested;
+//! - `changelog::saved`: the change log as storage keeps it;
+//! - `host`: the wasmtime host that runs plugins under limits;
+//! - `host::cache`: the compiled-plugin cache's checked entries;
+//! - `host::clock`: the monotonic clock that cuts waits at the deadline;
+//! - `host::component`: a plugin file checked before it runs;
+//! - `host::determinism`: one wall clock and seeded randomness per job;
+//! - `host::failure`: why a call failed, told apart and bounded;
+//! - `host::pipe`: the bounded stdout and stderr of a plugin;
+//! - `host::stack`: the native stack and open files plugin calls need;
+//! - `host::state`: what a call's store holds: storage, log, limits, handles;
+//! - `journal`: failed attempts, kept outside the tenant database;
+//! - `install`: a tenant's install, upgrade or downgrade job;
+//! - `install::job`: what to run on a tenant, and how;
+//! - `install::prepare`: the plan and every module checked before anything is written;
+//! - `install::steps`: one module's steps with its plugin;
+//! - `install::disable`: disabling or purging a module;
+//! - `install::report`: what a job did, tenant by tenant and module by module;
+//! - `fanout`: many tenants: a canary first, then in parallel;
+//! - `queue`: tenant jobs in PostgreSQL, taken by workers;
+//! - `edits`: an operator's reads and writes of a tenant's records;
+//! - `fixture`: a tenant's data as a file, captured and restored;
+//! - `reads`: tenants, packages, status, history and changes, as values;
+//! - `adopt`: taking over a FOLIO module's schema;
+//! - `validate`: a vendor's package checked against fixtures;
+//! - `validate::runs`: one fixture's restored copies and jobs;
+//! - `validate::checks`: the checks of those runs;
+//! - `validate::compare`: record-by-record comparisons of dumps and change logs;
+//! - `validate::junit`: the report as JUnit XML;
+//! - `test_support`: scratch databases and runners for tests and benchmarks (feature `test-support`).
 
 pub mod adopt;
 pub mod changelog;
-pub mod data;
 pub mod descriptor;
+pub mod edits;
 pub mod fanout;
 pub mod fixture;
 pub mod host;
@@ -24,6 +76,7 @@ pub mod overlay;
 pub mod package;
 pub mod plan;
 pub mod queue;
+pub mod reads;
 pub mod storage;
 pub mod text;
 pub mod validate;
@@ -43,13 +96,16 @@ pub use module_id::ModuleId;
 
 /// Everything a runner works with: a data directory (tenant databases,
 /// journal, plugin cache), a modules folder and the operator's limits.
+/// What a command does is a method of this, here or in the module that
+/// does it (`install`, `reads`, `edits`, `fixture`, `validate`, `queue`,
+/// `adopt`).
 pub struct Graft {
-    pub data_dir: PathBuf,
-    pub tenants: storage::Tenants,
-    pub catalog: package::Catalog,
-    pub host: host::Host,
-    pub journal: journal::Journal,
-    pub limits: Limits,
+    data_dir: PathBuf,
+    tenants: storage::Tenants,
+    catalog: package::Catalog,
+    host: host::Host,
+    journal: journal::Journal,
+    limits: Limits,
 }
 
 impl Graft {
@@ -106,6 +162,42 @@ impl Graft {
         options: &InstallOptions,
     ) -> Result<TenantReport> {
         self.installer().run(tenant, job, options)
+    }
+
+    /// Count every call's instructions (for reports that give them), with
+    /// or without a fuel limit.
+    pub fn count_fuel(&mut self) {
+        self.host.count_fuel();
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn modules_dir(&self) -> &Path {
+        &self.catalog.dir
+    }
+
+    /// The tenants' databases, for callers that work on storage directly
+    /// (tests, benchmarks, tools).
+    pub fn tenants(&self) -> &storage::Tenants {
+        &self.tenants
+    }
+
+    pub fn catalog(&self) -> &package::Catalog {
+        &self.catalog
+    }
+
+    pub fn host(&self) -> &host::Host {
+        &self.host
+    }
+
+    pub fn journal(&self) -> &journal::Journal {
+        &self.journal
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     fn installer(&self) -> install::Installer<'_> {

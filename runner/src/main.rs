@@ -1,8 +1,6 @@
 //! `graft`: run module upgrades tenant by tenant.
 
 mod cli;
-mod demo;
-mod output;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -26,7 +24,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", output::one_line(&error));
+            eprintln!("error: {}", cli::print::one_line(&error));
             ExitCode::from(cli::EXIT_BAD_INPUT)
         }
     }

@@ -8,7 +8,7 @@
 //! number of cases (`PROPTEST_CASES` raises it for a longer hunt).
 
 use super::bindings::graft::migration::{log, overlay, store, types};
-use super::output::BoundedPipe;
+use super::pipe::BoundedPipe;
 use super::state::{MemoryLimiter, StepLog, StepState};
 use crate::storage::WriteCounts;
 use crate::storage::{SqliteStore, TenantStore};

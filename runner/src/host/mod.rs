@@ -4,14 +4,20 @@
 //! context (no network, no environment, only the package's data folders,
 //! read-only) and the tenant's storage lent to it for the call.
 
+mod cache;
 mod clock;
+mod component;
 mod determinism;
+mod failure;
 #[cfg(test)]
 mod fuzz;
-mod output;
+mod pipe;
+mod stack;
 mod state;
 
 pub use determinism::Determinism;
+pub use failure::{CallFailure, FailureKind};
+pub use stack::{call_stack_size, on_call_stack, MAX_WASM_STACK};
 pub use state::{LogLine, ProgressFn, RecordWarning, StepLog};
 
 use crate::limits::{Limits, MAX_PLUGIN_TEXT_BYTES};
@@ -19,9 +25,13 @@ use crate::package::Package;
 use crate::storage::{TenantStore, WriteCounts};
 use crate::text::truncate;
 use anyhow::{anyhow, bail, Context as _, Result};
-use output::BoundedPipe;
+use cache::*;
+use component::*;
+use failure::*;
+use pipe::BoundedPipe;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use stack::*;
 use state::{MemoryLimiter, StepState};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -50,81 +60,9 @@ const SUPPORTED_MAJOR_MINOR: (u64, u64) = (0, 1);
 /// How often the epoch advances: the resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Native stack the host's own code needs below a plugin's deepest wasm
-/// frame: the storage calls a plugin makes (SQLite's C code, serde),
-/// wasmtime's lifting and lowering, trap handling.
-const HOST_STACK_RESERVE: usize = 4 << 20;
-
 /// Handles (open files and directories, streams, pollables) one call may
 /// hold at once; more fail the call as `handles`.
 pub const MAX_HANDLES: usize = 256;
-
-/// The largest wasm stack an operator may give plugins (`--stack-kb`).
-pub const MAX_WASM_STACK: usize = 256 << 20;
-
-thread_local! {
-    /// The stack size of this thread where the runner made it for plugin
-    /// calls (0: a thread the runner did not make, its stack unknown).
-    static CALL_STACK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Bytes of native stack left below this point on the current thread, as
-/// far as the system tells (0 where it does not): a thread the runner did
-/// not make (the main thread, a library caller's) runs calls in place when
-/// it has room, and only gets a call thread when it has not.
-fn stack_left() -> usize {
-    thread_local! {
-        /// The lowest address of this thread's stack (0: unknown).
-        static STACK_BOTTOM: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-    }
-    let bottom = STACK_BOTTOM.with(|cached| {
-        if let Some(bottom) = cached.get() {
-            return bottom;
-        }
-        let bottom = {
-            // SAFETY: pthread_getattr_np fills `attr` for the calling thread,
-            // pthread_attr_getstack reads it, and it is destroyed after.
-            unsafe {
-                let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-                if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-                    return 0;
-                }
-                let mut addr: *mut libc::c_void = std::ptr::null_mut();
-                let mut size: libc::size_t = 0;
-                let found = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
-                libc::pthread_attr_destroy(&mut attr);
-                if found {
-                    addr as usize
-                } else {
-                    0
-                }
-            }
-        };
-        // Asked once per thread: for the main thread the system reads
-        // /proc/self/maps to answer.
-        cached.set(Some(bottom));
-        bottom
-    });
-    let here = &bottom as *const usize as usize;
-    if bottom == 0 {
-        return 0;
-    }
-    here.saturating_sub(bottom)
-}
-
-/// The native stack a thread needs for plugin calls under `max_wasm_stack`.
-pub fn call_stack_size(max_wasm_stack: usize) -> usize {
-    max_wasm_stack.min(MAX_WASM_STACK) + HOST_STACK_RESERVE
-}
-
-/// `f`, to run as the body of a thread spawned with `stack` bytes of stack:
-/// plugin calls on it then run in place (see `Host::call`).
-pub fn on_call_stack<T>(stack: usize, f: impl FnOnce() -> T) -> impl FnOnce() -> T {
-    move || {
-        CALL_STACK.with(|size| size.set(stack));
-        f()
-    }
-}
 
 /// Settings of the engine, shared by every plugin.
 #[derive(Debug, Clone)]
@@ -220,63 +158,6 @@ pub struct Plugin {
     pre: bindings::PluginPre<StepState>,
     /// Compiled with instruction counting (fuel).
     metered: bool,
-}
-
-/// Why a call did not succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureKind {
-    /// The plugin said it cannot do this step.
-    Unsupported,
-    /// The plugin returned a failure.
-    Failed,
-    /// The plugin panicked.
-    Panic,
-    /// The wall-clock deadline passed.
-    Timeout,
-    /// The instruction budget (fuel) ran out.
-    Fuel,
-    /// The plugin asked for more memory than its limit.
-    Memory,
-    /// The plugin overflowed its stack.
-    Stack,
-    /// The plugin held more open files and other handles than allowed.
-    Handles,
-    /// Any other trap.
-    Trap,
-    /// The steps reported more record warnings than the operator allows.
-    Warnings,
-    /// The host could not run the call.
-    Host,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CallFailure {
-    pub kind: FailureKind,
-    pub message: String,
-    pub collection: Option<String>,
-    pub record_id: Option<String>,
-    /// Where in the plugin a trap happened: its functions, innermost first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub backtrace: Vec<String>,
-}
-
-impl std::fmt::Display for CallFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = serde_json::to_value(self.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        write!(f, "{kind}: {}", self.message)?;
-        if let Some(collection) = &self.collection {
-            write!(f, " (collection {collection}")?;
-            if let Some(id) = &self.record_id {
-                write!(f, ", record {id}")?;
-            }
-            write!(f, ")")?;
-        }
-        Ok(())
-    }
 }
 
 /// Resources a call used.
@@ -677,336 +558,6 @@ impl Host {
         check_description_size(&plugin.package.plugin, &description)?;
         Ok(description)
     }
-}
-
-/// Let the process open as many files as the system allows it (the soft
-/// limit up to the hard one, once): every call may hold `MAX_HANDLES`,
-/// tenants run in parallel, and each tenant's database holds a few more.
-fn raise_file_limit() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit and setrlimit only read and write `limit`.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
-                && limit.rlim_cur < limit.rlim_max
-            {
-                limit.rlim_cur = limit.rlim_max;
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                    tracing::debug!("cannot raise the open file limit");
-                }
-            }
-        }
-    });
-}
-
-/// A cache entry starts with this, then the xxh3-128 checksum of the
-/// serialized component, then the component: what is loaded is checked
-/// first. A checksum, not a MAC: it finds a flipped bit or a torn file;
-/// whoever can write the cache could as well write a matching checksum (see
-/// the threat model). xxh3 rather than sha256: a cached load is about half
-/// a millisecond, which sha256 of a few MB would multiply.
-const CACHE_MAGIC: &[u8; 8] = b"graftcw1";
-const CACHE_HEADER: usize = 8 + 16;
-
-fn cache_checksum(serialized: &[u8]) -> [u8; 16] {
-    xxhash_rust::xxh3::xxh3_128(serialized).to_le_bytes()
-}
-
-fn cache_entry(serialized: &[u8]) -> Vec<u8> {
-    let mut entry = Vec::with_capacity(CACHE_HEADER + serialized.len());
-    entry.extend_from_slice(CACHE_MAGIC);
-    entry.extend_from_slice(&cache_checksum(serialized));
-    entry.extend_from_slice(serialized);
-    entry
-}
-
-/// The serialized component of a cache entry, if its checksum holds; else
-/// what is wrong with it.
-fn read_cache_entry(path: &Path) -> Result<Vec<u8>, String> {
-    let mut entry = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-    if entry.len() < CACHE_HEADER || &entry[..8] != CACHE_MAGIC {
-        return Err("is not in graft's cache format".into());
-    }
-    if cache_checksum(&entry[CACHE_HEADER..]) != entry[8..CACHE_HEADER] {
-        return Err("does not match its checksum (corrupted)".into());
-    }
-    entry.drain(..CACHE_HEADER);
-    Ok(entry)
-}
-
-/// A description names a module and releases: short texts, a few of them.
-/// Anything larger is refused before the host keeps or prints it.
-fn check_description_size(path: &Path, description: &wit::Description) -> Result<()> {
-    const TEXT: usize = 256;
-    const RELEASES: usize = 1000;
-    let texts = [
-        &description.module_name,
-        &description.release,
-        &description.contract,
-    ]
-    .into_iter()
-    .chain(&description.upgrades_from)
-    .chain(&description.rolls_back_to);
-    if texts.clone().any(|t| t.len() > TEXT)
-        || description.upgrades_from.len() > RELEASES
-        || description.rolls_back_to.len() > RELEASES
-    {
-        bail!(
-            "{}: describe returned names longer than {TEXT} bytes or more than {RELEASES} \
-             releases: not a description graft can use",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-fn deadline_ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
-}
-
-fn host_failure(message: String) -> CallFailure {
-    CallFailure {
-        kind: FailureKind::Host,
-        message,
-        collection: None,
-        record_id: None,
-        backtrace: Vec::new(),
-    }
-}
-
-/// A plugin's text, cut to what the host keeps of it.
-fn kept(text: String) -> String {
-    match truncate(&text, MAX_PLUGIN_TEXT_BYTES) {
-        std::borrow::Cow::Borrowed(_) => text,
-        std::borrow::Cow::Owned(cut) => cut,
-    }
-}
-
-fn plugin_failure(failure: wit::Failure) -> CallFailure {
-    match failure {
-        wit::Failure::Unsupported(message) => CallFailure {
-            kind: FailureKind::Unsupported,
-            message: kept(message),
-            collection: None,
-            record_id: None,
-            backtrace: Vec::new(),
-        },
-        wit::Failure::Failed(detail) => CallFailure {
-            kind: FailureKind::Failed,
-            message: kept(detail.message),
-            collection: detail.collection.map(kept),
-            record_id: detail.record_id.map(kept),
-            backtrace: Vec::new(),
-        },
-    }
-}
-
-/// Why a plugin could not start: its memories and tables (or how many it
-/// creates) past the limits are `memory`, anything else is the host's.
-fn instantiate_failure(error: &wasmtime::Error, state: &StepState, limits: &Limits) -> CallFailure {
-    let text = format!("{error:#}");
-    if state.limiter.exceeded {
-        return classify_trap(error, state, limits);
-    }
-    if text.contains("count too high") || text.contains("resource limit exceeded") {
-        return CallFailure {
-            kind: FailureKind::Memory,
-            message: kept(format!(
-                "the plugin creates more than the host allows (at most {} instances, {} memories, \
-                 {} tables): {text}",
-                state::MAX_INSTANCES,
-                state::MAX_MEMORIES,
-                state::MAX_TABLES
-            )),
-            ..host_failure(String::new())
-        };
-    }
-    host_failure(kept(format!("cannot instantiate the plugin: {text}")))
-}
-
-/// Frames of a trap's backtrace the host keeps, and the longest name (a
-/// plugin names its own functions).
-const BACKTRACE_FRAMES: usize = 64;
-const FRAME_NAME_BYTES: usize = 512;
-
-fn classify_trap(error: &wasmtime::Error, state: &StepState, limits: &Limits) -> CallFailure {
-    let trap = error.downcast_ref::<Trap>().copied();
-    let (kind, message) = if state.limiter.exceeded {
-        (
-            FailureKind::Memory,
-            format!(
-                "the plugin needed more than its memory limit of {} MiB",
-                limits.memory_bytes >> 20
-            ),
-        )
-    } else {
-        match trap {
-            Some(Trap::Interrupt) => (
-                FailureKind::Timeout,
-                format!(
-                    "the plugin ran past its deadline of {:.1} s",
-                    limits.deadline.as_secs_f64()
-                ),
-            ),
-            Some(Trap::OutOfFuel) => (
-                FailureKind::Fuel,
-                format!(
-                    "the plugin used all its fuel ({} units)",
-                    limits.fuel.unwrap_or(u64::MAX)
-                ),
-            ),
-            Some(Trap::StackOverflow) => (
-                FailureKind::Stack,
-                "the plugin overflowed its stack".to_string(),
-            ),
-            _ if error.chain().any(|cause| {
-                matches!(
-                    cause.downcast_ref::<wasmtime::component::ResourceTableError>(),
-                    Some(wasmtime::component::ResourceTableError::Full)
-                )
-            }) =>
-            {
-                (
-                    FailureKind::Handles,
-                    format!(
-                        "the plugin held more than {MAX_HANDLES} open files, streams and other \
-                         handles at once"
-                    ),
-                )
-            }
-            _ => (FailureKind::Trap, trap_reason(error)),
-        }
-    };
-    let backtrace = error
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(|trace| {
-            trace
-                .frames()
-                .iter()
-                .take(BACKTRACE_FRAMES)
-                .map(|frame| match frame.func_name() {
-                    Some(name) => kept_bytes(
-                        format!("{:#}", rustc_demangle::demangle(name)),
-                        FRAME_NAME_BYTES,
-                    ),
-                    None => format!("function #{}", frame.func_index()),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    CallFailure {
-        kind,
-        message,
-        collection: None,
-        record_id: None,
-        backtrace,
-    }
-}
-
-fn kept_bytes(text: String, max: usize) -> String {
-    truncate(&text, max).into_owned()
-}
-
-/// Why a call ended that no limit explains, from the root of the error:
-/// wasmtime wraps the cause in a context that only says where in the wasm
-/// it happened ("error while executing at wasm backtrace: ..."), so the
-/// chain is walked and every cause but that one named.
-fn trap_reason(error: &wasmtime::Error) -> String {
-    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return format!(
-            "the plugin called exit({}) instead of returning a result",
-            exit.0
-        );
-    }
-    let causes: Vec<String> = error
-        .chain()
-        .map(|cause| cause.to_string())
-        .filter(|text| !text.starts_with("error while executing at wasm backtrace"))
-        .map(|text| text.lines().next().unwrap_or_default().trim().to_string())
-        .filter(|text| !text.is_empty())
-        .collect();
-    let reason = if causes.is_empty() {
-        "no reason given".to_string()
-    } else {
-        causes.join(": ")
-    };
-    kept(format!("the plugin trapped: {reason}"))
-}
-
-/// The message of a Rust panic from the guest's stderr, as
-/// "MESSAGE (at FILE:LINE:COL)".
-fn panic_message(stderr: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(stderr);
-    let start = text.find("panicked at ")?;
-    let mut lines = text[start + "panicked at ".len()..].lines();
-    let location = lines.next().unwrap_or_default().trim_end_matches(':');
-    let message: Vec<&str> = lines
-        .take_while(|line| !line.starts_with("note:"))
-        .take(4)
-        .collect();
-    Some(format!("{} (at {location})", message.join(" ")))
-}
-
-/// Tell a core module, garbage and a component apart before wasmtime does,
-/// so the error says what to do.
-fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
-    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        bail!(
-            "{}: not a WebAssembly file (no \\0asm header): rebuild the plugin",
-            path.display()
-        );
-    }
-    match bytes[4..8] {
-        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
-        [0x01, 0x00, 0x00, 0x00] => bail!(
-            "{}: a core WebAssembly module, not a component: build the plugin with \
-             `cargo build --target wasm32-wasip2` (or wrap it with `wasm-tools component new`)",
-            path.display()
-        ),
-        _ => bail!(
-            "{}: unknown WebAssembly encoding version {:02x?}",
-            path.display(),
-            &bytes[4..8]
-        ),
-    }
-}
-
-/// Refuse a component built for another contract version with an error
-/// that names both versions.
-fn check_contract(engine: &Engine, path: &Path, component: &Component) -> Result<()> {
-    let ty = component.component_type();
-    let names: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_string())
-        .chain(ty.imports(engine).map(|(name, _)| name.to_string()))
-        .filter(|name| name.starts_with(CONTRACT_PACKAGE))
-        .collect();
-    if !names
-        .iter()
-        .any(|n| n.starts_with("graft:migration/migration@"))
-    {
-        bail!(
-            "{}: not a Graft plugin: the component does not export {CONTRACT_PACKAGE}migration",
-            path.display()
-        );
-    }
-    for name in names {
-        let version = name.rsplit_once('@').map(|(_, v)| v).unwrap_or("");
-        let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
-        let major_minor = (parts.next().flatten(), parts.next().flatten());
-        if major_minor != (Some(SUPPORTED_MAJOR_MINOR.0), Some(SUPPORTED_MAJOR_MINOR.1)) {
-            bail!(
-                "{}: built for contract graft:migration@{version}, but this runner supports {CONTRACT} \
-                 (0.1.x): rebuild the plugin with a graft-plugin-sdk for 0.1",
-                path.display()
-            );
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! limiter, log), and the host side of the contract's imports.
 
 use super::bindings::graft::migration::{log, overlay, store, types};
-use super::output::BoundedPipe;
+use super::pipe::BoundedPipe;
 use crate::overlay as host_overlay;
 use crate::storage::{self, FieldChange, StoreError, TenantStore, WriteCounts, WriteEffect};
 use serde::Serialize;

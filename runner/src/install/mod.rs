@@ -33,7 +33,8 @@ use crate::limits::Limits;
 use crate::package::Catalog;
 use crate::storage::{now, JobRecord, TenantStore, Tenants};
 use anyhow::{anyhow, bail, Result};
-use report::{mark_stages, not_run, update_stages, with_overlay};
+use prepare::not_run;
+use report::{mark_stages, update_stages, with_overlay};
 use std::time::SystemTime;
 
 pub struct Installer<'a> {

@@ -1,7 +1,7 @@
 //! Before anything is written: the plan, and every module of it loaded and
 //! checked (package, plugin, `describe`, the rollback's plugin).
 
-use super::report::Action;
+use super::report::{Action, ModuleReport, ModuleStatus};
 use super::{InstallOptions, Installer, Job};
 use crate::descriptor::ModuleDescriptor;
 use crate::host::{wit, Plugin};
@@ -167,4 +167,32 @@ fn find<'p>(packages: &'p [Package], id: &ModuleId) -> Result<&'p Package> {
         .iter()
         .find(|p| &p.id == id)
         .ok_or_else(|| anyhow!("no package of {id}"))
+}
+
+pub(super) fn not_run(work: &Work) -> ModuleReport {
+    let (module, from, action) = match work {
+        Work::Run {
+            target,
+            from,
+            action,
+            ..
+        } => (
+            target.package.id.name.clone(),
+            from.as_ref().map(ToString::to_string),
+            *action,
+        ),
+        Work::Disable { id, purge } => (
+            id.name.clone(),
+            Some(id.to_string()),
+            if *purge {
+                Action::Purge
+            } else {
+                Action::Disable
+            },
+        ),
+    };
+    ModuleReport {
+        status: ModuleStatus::NotRun,
+        ..ModuleReport::new(&module, from, work.id(), action)
+    }
 }

@@ -1,7 +1,6 @@
 //! What a job did, tenant by tenant and module by module: the values the
 //! CLI prints, the journal keeps and `--json` returns.
 
-use super::prepare::Work;
 use super::CommitMode;
 use crate::changelog::CollectionChanges;
 use crate::host::{CallFailure, StepLog, Usage};
@@ -136,34 +135,6 @@ impl std::fmt::Display for FailureReport {
             "tenant {}, module {}, step {}: {}",
             self.tenant, self.module, self.step, self.failure
         )
-    }
-}
-
-pub(super) fn not_run(work: &Work) -> ModuleReport {
-    let (module, from, action) = match work {
-        Work::Run {
-            target,
-            from,
-            action,
-            ..
-        } => (
-            target.package.id.name.clone(),
-            from.as_ref().map(ToString::to_string),
-            *action,
-        ),
-        Work::Disable { id, purge } => (
-            id.name.clone(),
-            Some(id.to_string()),
-            if *purge {
-                Action::Purge
-            } else {
-                Action::Disable
-            },
-        ),
-    };
-    ModuleReport {
-        status: ModuleStatus::NotRun,
-        ..ModuleReport::new(&module, from, work.id(), action)
     }
 }
 

@@ -1,3 +1,5 @@
+//! Long file: the storage contract's tests, one per behaviour.
+//!
 //! The storage contract, checked on every backend: SQLite always, and
 //! PostgreSQL when `GRAFT_TEST_POSTGRES` names a server
 //! (`postgres://graft@127.0.0.1:54329/postgres`; see the README).

@@ -173,7 +173,7 @@ fn unknown_module_and_tenant() {
     assert!(runner.dump("diku").modules.is_empty());
     assert!(!runner
         .graft
-        .tenants
+        .tenants()
         .list()
         .unwrap()
         .contains(&"nobody".to_string()));

@@ -229,7 +229,7 @@ fn when_storage_disagrees_with_the_record_the_data_wins() {
     runner.tenant("diku");
     runner.install_ok("diku", &["mod-users-1.1.0"], &with_data(50));
     // As after a restored backup: the record says 1.0.0, the data is 1.1.0.
-    let mut db = runner.graft.tenants.open("diku").unwrap();
+    let mut db = runner.graft.tenants().open("diku").unwrap();
     let mut module: EnabledModule = db.modules().unwrap().remove(0);
     module.module_id = "mod-users-1.0.0".into();
     db.set_module(&module).unwrap();
@@ -265,7 +265,7 @@ fn the_change_log_keeps_counts_and_records_before_and_after() {
     runner.tenant("diku");
     runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(200));
     let report = runner.install_ok("diku", &["mod-users-2.0.0"], &InstallOptions::default());
-    let mut db = runner.graft.tenants.open("diku").unwrap();
+    let mut db = runner.graft.tenants().open("diku").unwrap();
     let jobs = db.jobs().unwrap();
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[1].job_id, report.job_id);
@@ -303,7 +303,7 @@ fn record_warnings_over_the_limit_fail_the_module() {
     let runner = TestRunner::with_sample_modules();
     runner.tenant("diku");
     runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(0));
-    let mut db = runner.graft.tenants.open("diku").unwrap();
+    let mut db = runner.graft.tenants().open("diku").unwrap();
     db.put(
         "mod-users",
         "addresstypes",
@@ -385,7 +385,7 @@ fn disable_keeps_the_data_and_purge_removes_it() {
 fn a_busy_tenant_is_refused_and_freed_when_its_runner_ends() {
     let runner = TestRunner::with_sample_modules();
     runner.tenant("diku");
-    let lock = runner.graft.tenants.lock("diku").unwrap();
+    let lock = runner.graft.tenants().lock("diku").unwrap();
     let error = runner
         .install("diku", &["mod-users-1.0.0"], &InstallOptions::default())
         .unwrap_err();

@@ -178,7 +178,7 @@ fn failure_at_a_record_rolls_back_everything_and_names_the_record() {
     assert!(report.modules[0].steps.last().unwrap().writes.updated >= 700);
     assert_eq!(runner.dump("t1"), before);
     // The failure is in the journal, outside the tenant's database.
-    let journal = runner.graft.journal.for_tenant("t1").unwrap();
+    let journal = runner.graft.journal().for_tenant("t1").unwrap();
     assert_eq!(journal.len(), 1);
     assert_eq!(journal[0].failure.record_id.as_deref(), Some("item-00700"));
 }
@@ -313,7 +313,7 @@ fn instructions_are_counted_where_limited_or_asked_for() {
     );
 
     let mut counting = TestRunner::new(sample);
-    counting.graft.host.count_fuel();
+    counting.graft.count_fuel();
     let counted = fuel_of(&counting);
     assert_eq!(counted.len(), limited.len());
     assert!(

@@ -127,7 +127,7 @@ fn reference_data_never_overwrites_the_tenant() {
     runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(0));
     // The tenant edits a vendor group and adds an address type of its own
     // that has the name the vendor adds in 1.1.0.
-    let mut db = runner.graft.tenants.open("diku").unwrap();
+    let mut db = runner.graft.tenants().open("diku").unwrap();
     let staff = "3684a786-6671-4268-8ed0-9db82ebca60b";
     db.put(
         "mod-users",
@@ -229,7 +229,7 @@ fn compiled_plugins_are_cached_and_reused() {
     runner.tenant("east");
     runner.install_ok("diku", &["mod-users-1.0.0"], &InstallOptions::default());
     runner.install_ok("east", &["mod-users-1.0.0"], &InstallOptions::default());
-    let cache = runner.graft.data_dir.join("cache");
+    let cache = runner.graft.data_dir().join("cache");
     let cached: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -274,7 +274,7 @@ fn rollback_restores_users_of_any_shape_exactly() {
         json!({"id": "odd-3", "username": "x3", "personal": {}}),
         json!({"id": "odd-4", "username": "x4", "personal": {"email": "e@x", "firstName": "Ünï"}}),
     ];
-    let mut db = runner.graft.tenants.open("diku").unwrap();
+    let mut db = runner.graft.tenants().open("diku").unwrap();
     for user in &odd {
         db.put(
             "mod-users",
@@ -313,7 +313,7 @@ fn real_plugin_failing_at_a_record_names_it_and_changes_nothing() {
     runner.tenant("diku");
     runner.install_ok("diku", &["mod-users-1.1.0"], &with_data(2000));
     // Ids sort after the generated users, so 2,000 records are rewritten first.
-    let mut db = runner.graft.tenants.open("diku").unwrap();
+    let mut db = runner.graft.tenants().open("diku").unwrap();
     db.put(
         "mod-users",
         "users",

@@ -3,7 +3,7 @@
 //! vendor changes, adds and drops them, and nothing of the tenant's is lost.
 //! Every expected count is computed here from the release data itself.
 
-use graft::data::Edit;
+use graft::edits::Edit;
 use graft::install::{Job, TenantReport};
 use graft::overlay::OverlayCounts;
 use graft::test_support::TestRunner;
@@ -408,7 +408,7 @@ fn every_tenant_change_survives_four_real_releases() {
         json!("the tenant's own value")
     );
     let db_changes: Vec<_> = {
-        let mut db = runner.graft.tenants.open("diku").unwrap();
+        let mut db = runner.graft.tenants().open("diku").unwrap();
         let jobs = db.jobs().unwrap();
         jobs.iter()
             .flat_map(|j| graft::changelog::job_changes(&mut *db, &j.job_id).unwrap())
@@ -510,10 +510,10 @@ fn a_vendor_change_and_a_tenant_change_to_one_record_merge() {
 fn system_data_reverts_tenant_changes() {
     let runner = TestRunner::with_sample_modules();
     runner.tenant("diku");
-    let db = runner.graft.tenants.open("diku").unwrap();
+    let db = runner.graft.tenants().open("diku").unwrap();
     drop(db);
     // The overlay's system rule, on the store directly: the vendor always wins.
-    let mut db = runner.graft.tenants.open("diku").unwrap();
+    let mut db = runner.graft.tenants().open("diku").unwrap();
     db.create_collection("mod-x", "settings").unwrap();
     let mut overlay =
         graft::overlay::CollectionOverlay::new("settings", graft::overlay::Kind::System);

@@ -1,5 +1,8 @@
 //! The production backend: PostgreSQL, in FOLIO's own layout.
 //!
+//! Long file: PostgreSQL's one `TenantStore` impl, which Rust keeps in one
+//! block; everything it calls lives in the sibling files.
+//!
 //! - A module's data lives in the schema `<tenant>_<module>` (with `-`
 //!   turned into `_`, e.g. `diku_mod_users`), a table per collection named
 //!   after it (`material-types` -> `material_types`) with FOLIO's two
@@ -24,8 +27,8 @@ mod tables;
 mod tenants;
 
 pub use adopt::AdoptedTable;
-pub use pool::redact;
 pub(crate) use schema::connect;
+pub use schema::redact;
 pub use tenants::AdvisoryLock;
 
 use super::rows::{

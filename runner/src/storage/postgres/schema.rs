@@ -1,7 +1,6 @@
 //! The runner's own tables in PostgreSQL (schema `graft`, keyed by tenant),
 //! made once per database and process when a connection is first opened.
 
-use super::pool::redact;
 use ::postgres as pg;
 use pg::{Client, NoTls};
 
@@ -109,4 +108,18 @@ pub fn connect(url: &str) -> anyhow::Result<Client> {
         ready.push(url.to_string());
     }
     Ok(client)
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }

@@ -578,38 +578,3 @@ impl TenantStore for SqliteStore {
         )
     }
 }
-
-impl SqliteStore {
-    /// Every row of a query, each made into a value by `read`.
-    fn rows<T>(
-        &mut self,
-        sql: &str,
-        params: impl rusqlite::Params,
-        read: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>,
-    ) -> StoreResult<Vec<T>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
-        let mut rows = stmt.query(params).map_err(backend)?;
-        let mut values = Vec::new();
-        while let Some(row) = rows.next().map_err(backend)? {
-            values.push(read(row)?);
-        }
-        Ok(values)
-    }
-}
-
-impl Columns for rusqlite::Row<'_> {
-    fn text(&self, at: usize) -> StoreResult<String> {
-        self.get(at).map_err(backend)
-    }
-    fn maybe_text(&self, at: usize) -> StoreResult<Option<String>> {
-        self.get(at).map_err(backend)
-    }
-    fn count(&self, at: usize) -> StoreResult<u64> {
-        self.get::<_, i64>(at)
-            .map(|n| n.max(0) as u64)
-            .map_err(backend)
-    }
-    fn flag(&self, at: usize) -> StoreResult<bool> {
-        self.get(at).map_err(backend)
-    }
-}

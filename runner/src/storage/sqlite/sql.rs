@@ -1,6 +1,7 @@
 //! The SQL a SQLite store runs on modules' collections: tables, indexes,
 //! inserts, and the contract's errors made of SQLite's.
 
+use super::rows::Columns;
 use super::*;
 use rusqlite::{params, ErrorCode, OptionalExtension};
 
@@ -160,4 +161,39 @@ pub(super) fn index_expression(spec: &IndexSpec) -> String {
     index_expressions(spec, |field| {
         format!("json_extract(doc, '{}')", json_path(field))
     })
+}
+
+impl SqliteStore {
+    /// Every row of a query, each made into a value by `read`.
+    pub(super) fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(backend)?;
+        let mut rows = stmt.query(params).map_err(backend)?;
+        let mut values = Vec::new();
+        while let Some(row) = rows.next().map_err(backend)? {
+            values.push(read(row)?);
+        }
+        Ok(values)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, at: usize) -> StoreResult<String> {
+        self.get(at).map_err(backend)
+    }
+    fn maybe_text(&self, at: usize) -> StoreResult<Option<String>> {
+        self.get(at).map_err(backend)
+    }
+    fn count(&self, at: usize) -> StoreResult<u64> {
+        self.get::<_, i64>(at)
+            .map(|n| n.max(0) as u64)
+            .map_err(backend)
+    }
+    fn flag(&self, at: usize) -> StoreResult<bool> {
+        self.get(at).map_err(backend)
+    }
 }

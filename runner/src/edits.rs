@@ -47,6 +47,13 @@ impl Graft {
         Ok(records)
     }
 
+    /// How many records a collection has.
+    pub fn data_count(&self, tenant: &str, module: &str, collection: &str) -> Result<u64> {
+        let mut db = self.tenants.open(tenant)?;
+        db.count(module, collection)
+            .map_err(|e| anyhow!("tenant {tenant}, module {module}: {e}"))
+    }
+
     pub fn data_get(
         &self,
         tenant: &str,

@@ -3,25 +3,30 @@
 //! users, all are upgraded to the breaking 2.0.0, and one is downgraded to
 //! 1.1.0 by the 2.0.0 plugin's rollback.
 
-use crate::cli::{progress_bars, EXIT_FAILED};
-use crate::output::{print_json, table};
-use anyhow::{anyhow, Result};
+use super::config::open_in;
+use super::print::{print_json, table};
+use super::progress::progress_bars;
+use super::{Cli, EXIT_FAILED};
+use anyhow::{anyhow, Context, Result};
+use clap::Args;
 use graft::{Graft, InstallOptions, ModuleId, TenantReport};
 use serde_json::json;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 const TENANTS: [&str; 3] = ["diku", "east", "west"];
 
-pub fn run(graft: &Graft, users: u64, json: bool) -> Result<ExitCode> {
+pub(super) fn run(cli: &Cli, args: &DemoArgs) -> Result<ExitCode> {
+    let graft = &open_demo(cli)?;
+    let (users, json) = (args.users, cli.json);
     let started = Instant::now();
     if !json {
-        println!("graft demo in {}", graft.data_dir.display());
-        println!("modules from {}\n", graft.catalog.dir.display());
+        println!("graft demo in {}", graft.data_dir().display());
+        println!("modules from {}\n", graft.modules_dir().display());
     }
-    for tenant in TENANTS {
-        graft.tenants.create(tenant)?;
-    }
+    let tenants: Vec<String> = TENANTS.iter().map(|t| t.to_string()).collect();
+    graft.create_tenants(&tenants)?;
     let id = |text: &str| ModuleId::parse(text).map_err(|e| anyhow!(e));
     let progress = (!json).then(progress_bars);
     let first_install = InstallOptions {
@@ -59,7 +64,7 @@ pub fn run(graft: &Graft, users: u64, json: bool) -> Result<ExitCode> {
             .iter()
             .map(|(what, report)| json!({ "what": what, "report": report }))
             .collect();
-        print_json(&json!({ "data_dir": graft.data_dir, "ok": ok, "jobs": reports }));
+        print_json(&json!({ "data_dir": graft.data_dir(), "ok": ok, "jobs": reports }));
     } else {
         let mut rows = Vec::new();
         for (what, report) in &jobs {
@@ -105,15 +110,18 @@ pub fn run(graft: &Graft, users: u64, json: bool) -> Result<ExitCode> {
         );
         println!();
         for tenant in TENANTS {
-            let mut db = graft.tenants.open(tenant)?;
-            let enabled: Vec<String> = db.modules()?.into_iter().map(|m| m.module_id).collect();
-            let users = db.count("mod-users", "users")?;
+            let enabled: Vec<String> = graft
+                .status(tenant)?
+                .into_iter()
+                .map(|m| m.module_id)
+                .collect();
+            let users = graft.data_count(tenant, "mod-users", "users")?;
             println!("{tenant}: {} enabled, {users} users", enabled.join(", "));
         }
         println!(
             "\ndone in {:.1} s; inspect with `graft --data-dir {} history --tenant diku`",
             started.elapsed().as_secs_f64(),
-            graft.data_dir.display()
+            graft.data_dir().display()
         );
         for (_, report) in &jobs {
             for module in &report.modules {
@@ -128,4 +136,67 @@ pub fn run(graft: &Graft, users: u64, json: bool) -> Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Sample users per tenant.
+    #[arg(long, default_value_t = 10_000)]
+    pub users: u64,
+}
+
+/// The demo runs in a fresh sub-folder of the data directory, so running it
+/// twice never meets the first run's tenants.
+fn open_demo(cli: &Cli) -> Result<Graft> {
+    open_in(cli, &fresh_demo_dir(&cli.data_dir)?)
+}
+
+/// `demo-<unix seconds>`, with `-2`, `-3`, ... when a run in the same second
+/// already took that name. `create_dir` claims the name atomically, so two
+/// demos started together never share a folder.
+fn fresh_demo_dir(data_dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("{}: cannot create the data directory", data_dir.display()))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut n = 1u64;
+    loop {
+        let name = match n {
+            1 => format!("demo-{stamp}"),
+            n => format!("demo-{stamp}-{n}"),
+        };
+        let dir = data_dir.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("{}: cannot create the demo directory", dir.display())
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_demo_dir;
+
+    /// Demos started in the same second (a fast machine, or two at once)
+    /// still get folders of their own.
+    #[test]
+    fn demos_in_the_same_second_get_their_own_folders() {
+        let data = tempfile::TempDir::new().unwrap();
+        let dirs: Vec<_> = (0..3)
+            .map(|_| fresh_demo_dir(data.path()).unwrap())
+            .collect();
+        assert!(dirs
+            .iter()
+            .all(|d| d.is_dir() && d.parent() == Some(data.path())));
+        assert_ne!(dirs[0], dirs[1]);
+        assert_ne!(dirs[1], dirs[2]);
+        assert_ne!(dirs[0], dirs[2]);
+    }
 }

@@ -1,0 +1,93 @@
+//! What vendors and their CI run: `validate` a package against fixtures,
+//! and `fixture capture|restore`.
+
+use super::config::open;
+use super::progress::spinner;
+use super::{print, Cli, EXIT_FAILED};
+use anyhow::{anyhow, Result};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// The package folder: ModuleDescriptor.json, the plugin, data folders.
+    #[arg(value_name = "PACKAGE")]
+    pub package: PathBuf,
+    /// A folder of fixtures (*.json, from `graft fixture capture`); fixtures of
+    /// other modules or of newer releases are listed as not applicable.
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: PathBuf,
+    /// Also write the results as JUnit XML, for CI systems.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum FixtureCommand {
+    /// Write a tenant's modules, collections, records and vendor bases to a JSON file.
+    Capture {
+        #[arg(long)]
+        tenant: String,
+        /// Only this module's data (default: every module of the tenant).
+        #[arg(long)]
+        module: Option<String>,
+        /// The fixture file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Create a tenant from a fixture file (the tenant must not exist).
+    Restore {
+        #[arg(long)]
+        tenant: String,
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+pub(super) fn validate(cli: &Cli, args: &ValidateArgs) -> Result<ExitCode> {
+    let validation = open(cli)?.validate(
+        &args.package,
+        &args.fixtures,
+        cli.modules.clone(),
+        (!cli.json).then(spinner),
+    )?;
+    if let Some(path) = &args.junit {
+        std::fs::write(path, graft::validate::junit::render(&validation))
+            .map_err(|e| anyhow!("{}: cannot write the JUnit report: {e}", path.display()))?;
+    }
+    print::validation(&validation, cli.json);
+    Ok(if validation.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+pub(super) fn fixture(cli: &Cli, command: &FixtureCommand) -> Result<()> {
+    let graft = open(cli)?;
+    match command {
+        FixtureCommand::Capture {
+            tenant,
+            module,
+            out,
+        } => {
+            let fixture = graft.capture_fixture(tenant, module.as_deref())?;
+            fixture.write(out)?;
+            print::fixture(&fixture, out, "captured", cli.json);
+        }
+        FixtureCommand::Restore { tenant, file } => {
+            let fixture = graft::fixture::Fixture::read(file)?;
+            graft
+                .restore_fixture(tenant, &fixture)
+                .map_err(|e| anyhow!("{}: {e:#}", file.display()))?;
+            print::fixture(
+                &fixture,
+                file,
+                &format!("restored into tenant {tenant}"),
+                cli.json,
+            );
+        }
+    }
+    Ok(())
+}
