@@ -16,6 +16,8 @@
 //! - `storage::checks`: names, ids, field paths and documents checked before any write;
 //! - `storage::dump`: a tenant's whole database as one value, read through the trait;
 //! - `storage::rows`: the runner's metadata rows, read alike from both backends;
+//! - `storage::tables`: each store's map of collections to tables, looked up once;
+//! - `storage::updates`: set-based updates as SQL, each backend giving its dialect;
 //! - `storage::tenants`: which backend a tenant lives in: create, open, remove, list, lock;
 //! - `storage::sqlite`: the embedded default, one SQLite file per tenant;
 //! - `storage::sqlite::files`: the tenants' files and their OS locks;

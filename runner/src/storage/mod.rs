@@ -18,9 +18,11 @@ mod dump;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod tables;
 pub mod tenants;
 #[cfg(test)]
 mod tests;
+mod updates;
 
 pub(crate) use checks::{
     check_change, check_document, check_id, existing_index, index_expressions, page_by_bytes,
@@ -31,7 +33,9 @@ pub use checks::{
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+use tables::{TableLookup, Tables};
 pub use tenants::{check_tenant_id, Database, TenantLock, Tenants};
+use updates::{update_sql, UpdateDialect};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

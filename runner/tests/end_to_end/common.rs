@@ -1,6 +1,9 @@
 //! Running the `graft` binary from the command-line tests, on SQLite or,
 //! when `GRAFT_TEST_POSTGRES` names a server, on a PostgreSQL database of
-//! each data directory's own.
+//! each data directory's own. Shared by the test binaries of `runner/tests`
+//! (each uses part of it).
+
+#![allow(dead_code, unused_imports)]
 
 pub use graft::test_support::{database_for, open_tenant};
 use std::path::Path;

@@ -43,7 +43,6 @@ use sql::{
     backend, batch_sql, ident, index_expression, is_about_a_record, is_uuid, path_array,
     upsert_effect, upsert_sql, Table,
 };
-use std::collections::HashMap;
 
 pub struct PostgresStore {
     /// A connection of the process's pool, with the statements prepared on
@@ -53,7 +52,7 @@ pub struct PostgresStore {
     client: Connection,
     tenant: String,
     /// (module, collection) -> table; cleared on rollback.
-    tables: HashMap<(String, String), Table>,
+    tables: Tables<Table>,
 }
 
 impl TenantStore for PostgresStore {
@@ -161,8 +160,7 @@ impl TenantStore for PostgresStore {
                 &[&self.tenant, &module, &collection, &schema, &name],
             )
             .map_err(backend)?;
-        self.tables
-            .insert((module.into(), collection.into()), table);
+        self.tables.insert(module, collection, table);
         Ok(true)
     }
 
@@ -183,8 +181,7 @@ impl TenantStore for PostgresStore {
                 )
                 .map_err(backend)?;
         }
-        self.tables
-            .remove(&(module.to_string(), collection.to_string()));
+        self.tables.remove(module, collection);
         self.client.forget_statements();
         Ok(true)
     }
@@ -468,38 +465,7 @@ impl TenantStore for PostgresStore {
     ) -> StoreResult<u64> {
         check_change(change)?;
         let table = self.table(module, collection)?.qualified();
-        let (sql, value) = match change {
-            FieldChange::SetDefault { field, value } => {
-                let path = path_array(field);
-                (
-                    format!("UPDATE {table} SET jsonb = jsonb_set(jsonb, {path}, $1::text::jsonb, true) WHERE jsonb #> {path} IS NULL"),
-                    Some(value),
-                )
-            }
-            FieldChange::Set { field, value } => {
-                let path = path_array(field);
-                (
-                    format!("UPDATE {table} SET jsonb = jsonb_set(jsonb, {path}, $1::text::jsonb, true)
-                             WHERE jsonb IS DISTINCT FROM jsonb_set(jsonb, {path}, $1::text::jsonb, true)"),
-                    Some(value),
-                )
-            }
-            FieldChange::Remove { field } => {
-                let path = path_array(field);
-                (
-                    format!("UPDATE {table} SET jsonb = jsonb #- {path} WHERE jsonb #> {path} IS NOT NULL"),
-                    None,
-                )
-            }
-            FieldChange::Rename { from, to } => {
-                let (from, to) = (path_array(from), path_array(to));
-                (
-                    format!("UPDATE {table} SET jsonb = jsonb_set(jsonb #- {from}, {to}, jsonb #> {from}, true)
-                             WHERE jsonb #> {from} IS NOT NULL"),
-                    None,
-                )
-            }
-        };
+        let (sql, value) = update_sql(&Dialect, &table, change);
         let changed = self
             .guarded(|client| match value {
                 Some(value) => client.execute(&sql, &[value]),
@@ -757,5 +723,32 @@ impl Columns for pg::Row {
     }
     fn flag(&self, at: usize) -> StoreResult<bool> {
         self.try_get(at).map_err(backend)
+    }
+}
+
+/// PostgreSQL's jsonb operators on `'{a,b}'` paths.
+struct Dialect;
+
+impl UpdateDialect for Dialect {
+    fn path(&self, field: &str) -> String {
+        path_array(field)
+    }
+    fn set_default(&self, table: &str, path: &str) -> String {
+        format!("UPDATE {table} SET jsonb = jsonb_set(jsonb, {path}, $1::text::jsonb, true) WHERE jsonb #> {path} IS NULL")
+    }
+    fn set(&self, table: &str, path: &str) -> String {
+        format!(
+            "UPDATE {table} SET jsonb = jsonb_set(jsonb, {path}, $1::text::jsonb, true)
+             WHERE jsonb IS DISTINCT FROM jsonb_set(jsonb, {path}, $1::text::jsonb, true)"
+        )
+    }
+    fn remove(&self, table: &str, path: &str) -> String {
+        format!("UPDATE {table} SET jsonb = jsonb #- {path} WHERE jsonb #> {path} IS NOT NULL")
+    }
+    fn rename(&self, table: &str, from: &str, to: &str) -> String {
+        format!(
+            "UPDATE {table} SET jsonb = jsonb_set(jsonb #- {from}, {to}, jsonb #> {from}, true)
+             WHERE jsonb #> {from} IS NOT NULL"
+        )
     }
 }

@@ -9,7 +9,7 @@ const MAX_IDENT: usize = 63;
 
 /// A collection's table, as the statements need it.
 #[derive(Debug, Clone)]
-pub(super) struct Table {
+pub(in crate::storage) struct Table {
     pub(super) schema: String,
     pub(super) name: String,
     /// `id` is of type uuid (else text).

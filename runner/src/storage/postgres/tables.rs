@@ -36,45 +36,6 @@ impl PostgresStore {
         Ok(schema)
     }
 
-    pub(super) fn table(&mut self, module: &str, collection: &str) -> StoreResult<Table> {
-        self.find_table(module, collection)?
-            .ok_or_else(|| StoreError::NoSuchCollection(collection.to_string()))
-    }
-
-    pub(super) fn find_table(
-        &mut self,
-        module: &str,
-        collection: &str,
-    ) -> StoreResult<Option<Table>> {
-        let key = (module.to_string(), collection.to_string());
-        if let Some(table) = self.tables.get(&key) {
-            return Ok(Some(table.clone()));
-        }
-        let row = self
-            .client
-            .query_opt(
-                // pg_catalog, not information_schema: its views read every
-                // table of the database, and a database holds many tenants.
-                "SELECT c.schema_name, c.table_name, a.atttypid = 'uuid'::regtype
-                 FROM graft.collections c
-                 JOIN pg_attribute a
-                   ON a.attrelid = format('%I.%I', c.schema_name, c.table_name)::regclass
-                  AND a.attname = 'id'
-                 WHERE c.tenant = $1 AND c.module = $2 AND c.collection = $3",
-                &[&self.tenant, &module, &collection],
-            )
-            .map_err(backend)?;
-        let table = row.map(|row| Table {
-            schema: row.get(0),
-            name: row.get(1),
-            uuid_ids: row.get(2),
-        });
-        if let Some(table) = &table {
-            self.tables.insert(key, table.clone());
-        }
-        Ok(table)
-    }
-
     /// The session's `statement_timeout` as the server has it, in whole
     /// seconds (rounded).
     #[cfg(test)]
@@ -148,8 +109,7 @@ impl PostgresStore {
             uuid_ids: false,
             ..table
         };
-        self.tables
-            .insert((module.into(), collection.into()), table.clone());
+        self.tables.insert(module, collection, table.clone());
         Ok(table)
     }
 
@@ -224,5 +184,33 @@ impl PostgresStore {
         let statement = self.statement(&sql)?;
         self.guarded(|client| client.execute(&statement, &[&id, &doc]))
             .map(|n| n == 1)
+    }
+}
+
+impl TableLookup for PostgresStore {
+    type Table = Table;
+
+    fn find_table(&mut self, module: &str, collection: &str) -> StoreResult<Option<Table>> {
+        let (client, tenant) = (&mut self.client, &self.tenant);
+        self.tables.find(module, collection, || {
+            let row = client
+                .query_opt(
+                    // pg_catalog, not information_schema: its views read every
+                    // table of the database, and a database holds many tenants.
+                    "SELECT c.schema_name, c.table_name, a.atttypid = 'uuid'::regtype
+                     FROM graft.collections c
+                     JOIN pg_attribute a
+                       ON a.attrelid = format('%I.%I', c.schema_name, c.table_name)::regclass
+                      AND a.attname = 'id'
+                     WHERE c.tenant = $1 AND c.module = $2 AND c.collection = $3",
+                    &[tenant, &module, &collection],
+                )
+                .map_err(backend)?;
+            Ok(row.map(|row| Table {
+                schema: row.get(0),
+                name: row.get(1),
+                uuid_ids: row.get(2),
+            }))
+        })
     }
 }

@@ -109,7 +109,7 @@ impl PostgresStore {
         PostgresStore {
             client,
             tenant: tenant.to_string(),
-            tables: HashMap::new(),
+            tables: Tables::new(),
         }
     }
 }

@@ -21,14 +21,13 @@ use super::rows::{
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension};
 use sql::{backend, create_table_sql, json_path, sql_ident};
-use std::collections::HashMap;
 
 pub struct SqliteStore {
     conn: Connection,
     tenant: String,
     /// (module, collection) -> table; cleared on rollback, since a rolled
     /// back transaction may have created or dropped tables.
-    tables: HashMap<(String, String), String>,
+    tables: Tables<String>,
 }
 
 impl TenantStore for SqliteStore {
@@ -77,8 +76,7 @@ impl TenantStore for SqliteStore {
                 params![module, collection, table],
             )
             .map_err(backend)?;
-        self.tables
-            .insert((module.into(), collection.into()), table);
+        self.tables.insert(module, collection, table);
         Ok(true)
     }
 
@@ -107,8 +105,7 @@ impl TenantStore for SqliteStore {
                 params![module, collection],
             )
             .map_err(backend)?;
-        self.tables
-            .remove(&(module.to_string(), collection.to_string()));
+        self.tables.remove(module, collection);
         Ok(true)
     }
 
@@ -339,42 +336,7 @@ impl TenantStore for SqliteStore {
     ) -> StoreResult<u64> {
         check_change(change)?;
         let table = self.table(module, collection)?;
-        let (sql, value) = match change {
-            FieldChange::SetDefault { field, value } => {
-                let path = json_path(field);
-                (
-                    format!("UPDATE \"{table}\" SET doc = jsonb_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL"),
-                    Some(value),
-                )
-            }
-            FieldChange::Set { field, value } => {
-                let path = json_path(field);
-                (
-                    format!(
-                        "UPDATE \"{table}\" SET doc = jsonb_set(doc, '{path}', json(?1))
-                         WHERE doc IS NOT jsonb_set(doc, '{path}', json(?1))"
-                    ),
-                    Some(value),
-                )
-            }
-            FieldChange::Remove { field } => {
-                let path = json_path(field);
-                (
-                    format!("UPDATE \"{table}\" SET doc = jsonb_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL"),
-                    None,
-                )
-            }
-            FieldChange::Rename { from, to } => {
-                let (from, to) = (json_path(from), json_path(to));
-                (
-                    format!(
-                        "UPDATE \"{table}\" SET doc = jsonb_remove(jsonb_set(doc, '{to}', doc -> '{from}'), '{from}')
-                         WHERE json_type(doc, '{from}') IS NOT NULL"
-                    ),
-                    None,
-                )
-            }
-        };
+        let (sql, value) = update_sql(&Dialect, &format!("\"{table}\""), change);
         let changed = match value {
             Some(value) => self.conn.execute(&sql, [value]),
             None => self.conn.execute(&sql, []),
@@ -575,6 +537,33 @@ impl TenantStore for SqliteStore {
             "SELECT DISTINCT module, collection FROM graft_base ORDER BY module, collection",
             [],
             |row| Ok((row.text(0)?, row.text(1)?)),
+        )
+    }
+}
+
+/// SQLite's JSONB functions on `$.a.b` paths.
+struct Dialect;
+
+impl UpdateDialect for Dialect {
+    fn path(&self, field: &str) -> String {
+        json_path(field)
+    }
+    fn set_default(&self, table: &str, path: &str) -> String {
+        format!("UPDATE {table} SET doc = jsonb_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL")
+    }
+    fn set(&self, table: &str, path: &str) -> String {
+        format!(
+            "UPDATE {table} SET doc = jsonb_set(doc, '{path}', json(?1))
+             WHERE doc IS NOT jsonb_set(doc, '{path}', json(?1))"
+        )
+    }
+    fn remove(&self, table: &str, path: &str) -> String {
+        format!("UPDATE {table} SET doc = jsonb_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL")
+    }
+    fn rename(&self, table: &str, from: &str, to: &str) -> String {
+        format!(
+            "UPDATE {table} SET doc = jsonb_remove(jsonb_set(doc, '{to}', doc -> '{from}'), '{from}')
+             WHERE json_type(doc, '{from}') IS NOT NULL"
         )
     }
 }

@@ -224,7 +224,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             tenant: tenant.to_string(),
-            tables: HashMap::new(),
+            tables: Tables::new(),
         };
         store.convert_text_tables().map_err(|e| {
             anyhow::anyhow!("cannot convert the collections of tenant {tenant} to JSONB: {e}")

@@ -5,36 +5,24 @@ use super::rows::Columns;
 use super::*;
 use rusqlite::{params, ErrorCode, OptionalExtension};
 
-impl SqliteStore {
-    pub(super) fn table(&mut self, module: &str, collection: &str) -> StoreResult<String> {
-        self.find_table(module, collection)?
-            .ok_or_else(|| StoreError::NoSuchCollection(collection.to_string()))
-    }
+impl TableLookup for SqliteStore {
+    type Table = String;
 
-    pub(super) fn find_table(
-        &mut self,
-        module: &str,
-        collection: &str,
-    ) -> StoreResult<Option<String>> {
-        let key = (module.to_string(), collection.to_string());
-        if let Some(table) = self.tables.get(&key) {
-            return Ok(Some(table.clone()));
-        }
-        let table: Option<String> = self
-            .conn
-            .query_row(
+    fn find_table(&mut self, module: &str, collection: &str) -> StoreResult<Option<String>> {
+        let conn = &self.conn;
+        self.tables.find(module, collection, || {
+            conn.query_row(
                 "SELECT table_name FROM graft_collections WHERE module = ?1 AND collection = ?2",
                 params![module, collection],
                 |row| row.get(0),
             )
             .optional()
-            .map_err(backend)?;
-        if let Some(table) = &table {
-            self.tables.insert(key, table.clone());
-        }
-        Ok(table)
+            .map_err(backend)
+        })
     }
+}
 
+impl SqliteStore {
     /// Create the index itself (not its `graft_indexes` row); returns its
     /// SQL name.
     pub(super) fn create_index_sql(

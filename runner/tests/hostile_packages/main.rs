@@ -6,9 +6,10 @@
 //! (its own accounting, `wait4`'s maximum resident set) under a stated
 //! bound, and the next normal tenant's job fine.
 
-use crate::common;
+#[path = "../end_to_end/common.rs"]
+mod common;
 
-use crate::common::{command, graft, open_tenant};
+use common::{command, graft, open_tenant};
 use graft::storage::Dump;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -26,8 +27,9 @@ struct Run {
     peak_mib: u64,
 }
 
-/// Run graft and measure its peak memory with `wait4`, which reports the
-/// child's own maximum resident set (not the test process's).
+/// Run graft and measure its peak memory with `wait4`: the child's maximum
+/// resident set, into which Linux also carries the peak of the process that
+/// spawned it (so this test binary is one of its own, and small).
 fn run(data: &Path, args: &[&str]) -> Run {
     let mut child = command(data)
         .args(args)
