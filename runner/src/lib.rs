@@ -12,6 +12,7 @@
 //! - `descriptor`: the ModuleDescriptor, parsed with errors naming the field;
 //! - `package`: a module package on disk (descriptor, plugin, data folders), confined to its folder;
 //! - `plan`: the install plan, Okapi's way, on descriptors only;
+//! - `plan::order`: the order of a plan: dependents' disables first, providers before users;
 //! - `storage`: tenant databases behind one trait;
 //! - `storage::checks`: names, ids, field paths and documents checked before any write;
 //! - `storage::dump`: a tenant's whole database as one value, read through the trait;

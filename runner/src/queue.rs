@@ -34,6 +34,8 @@ pub struct QueuedJob {
     pub commit: CommitMode,
     pub max_warnings: Option<u64>,
     pub purge: bool,
+    #[serde(default)]
+    pub reinstall: bool,
 }
 
 impl QueuedJob {
@@ -46,6 +48,7 @@ impl QueuedJob {
             commit: options.commit,
             max_warnings: options.max_warnings,
             purge: options.purge,
+            reinstall: options.reinstall,
         }
     }
 
@@ -57,6 +60,7 @@ impl QueuedJob {
             commit: self.commit,
             max_warnings: self.max_warnings,
             purge: self.purge,
+            reinstall: self.reinstall,
             job_id: Some(job_id),
             ..InstallOptions::default()
         }

@@ -65,6 +65,10 @@ pub struct JobArgs {
     /// Fail a module whose steps report more record warnings than this.
     #[arg(long, value_name = "N")]
     pub max_warnings: Option<u64>,
+    /// Run modules already at the requested release again (Okapi's
+    /// `reinstall`); without it they are `uptodate` and no plugin runs.
+    #[arg(long)]
+    pub reinstall: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -134,6 +138,7 @@ impl JobArgs {
             },
             max_warnings: self.max_warnings,
             purge,
+            reinstall: self.reinstall,
             clock: None,
             job_id: None,
         }

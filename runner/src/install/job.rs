@@ -82,6 +82,9 @@ pub struct InstallOptions {
     pub max_warnings: Option<u64>,
     /// Disabling a module also removes its data.
     pub purge: bool,
+    /// Run modules already at the requested release again (Okapi's
+    /// `reinstall`); without it they are `uptodate` and not run.
+    pub reinstall: bool,
     /// The time every plugin call of the job reads from its wall clock;
     /// default: when the job starts (see `host::Determinism`).
     pub clock: Option<SystemTime>,

@@ -62,7 +62,10 @@ impl Installer<'_> {
         };
         let recorded = db.modules().map_err(|e| anyhow!("tenant {tenant}: {e}"))?;
         let (packages, broken) = self.catalog.scan()?;
-        let plan = self.plan(tenant, &recorded, &packages, &broken, job)?;
+        let mut plan = self.plan(tenant, &recorded, &packages, &broken, job)?;
+        if !options.reinstall {
+            plan.settle_uptodate();
+        }
         let works = plan
             .pending()
             .map(|entry| self.prepare(entry, &recorded, &packages, options))

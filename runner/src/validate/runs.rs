@@ -98,6 +98,9 @@ impl Context<'_> {
             // Load reference data where the tenant had it loaded.
             load_reference: fixture.bases.contains_key(module),
             clock: Some(fixture.clock()?),
+            // The same job again is the idempotency check: its plugin must
+            // run, not be skipped as up to date.
+            reinstall: true,
             ..InstallOptions::default()
         };
         let simulate = InstallOptions {

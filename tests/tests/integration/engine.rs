@@ -499,3 +499,47 @@ fn plugins_read_the_jobs_clock_and_seeded_random_numbers() {
     rerun.install_ok("a", &["mod-notes-2.0.0"], &at(Some(pinned)));
     assert_eq!(rerun.data("a"), runner.data("a"));
 }
+
+/// Okapi's `uptodate`: a module already at the requested release is not run
+/// again (no plugin, no history row), unless the job reinstalls it.
+#[test]
+fn modules_already_at_the_release_are_uptodate_and_not_run() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(20));
+    let before = runner.dump("diku");
+
+    let again = runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(20));
+    assert!(again.modules.is_empty(), "no module ran");
+    assert_eq!(again.plan.len(), 1);
+    assert_eq!(again.plan[0].action, PlanAction::Uptodate);
+    assert_eq!(again.plan[0].stage, Stage::Done);
+    let after = runner.dump("diku");
+    assert_eq!(after.history, before.history, "no step ran");
+    assert_eq!(after.collections, before.collections);
+
+    let upgrade_all = runner
+        .graft
+        .run("diku", &Job::UpgradeAll, &InstallOptions::default())
+        .unwrap();
+    assert!(upgrade_all.ok);
+    // mod-users' newest release is 2.0.0: the upgrade runs, then is uptodate.
+    assert_eq!(upgrade_all.modules.len(), 1);
+    let second = runner
+        .graft
+        .run("diku", &Job::UpgradeAll, &InstallOptions::default())
+        .unwrap();
+    assert!(second.modules.is_empty());
+    assert!(second.plan.iter().all(|e| e.action == PlanAction::Uptodate));
+
+    let reinstall = InstallOptions {
+        reinstall: true,
+        ..InstallOptions::default()
+    };
+    let forced = runner
+        .graft
+        .run("diku", &Job::UpgradeAll, &reinstall)
+        .unwrap();
+    assert_eq!(forced.modules.len(), 1, "--reinstall runs it again");
+    assert_eq!(forced.modules[0].outcome_of("upgrade"), Some("unchanged"));
+}

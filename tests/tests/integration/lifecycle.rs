@@ -42,8 +42,13 @@ fn install_reapply_upgrade_and_downgrade() {
     assert_eq!(reference.writes.inserted, 8, "4 groups and 4 address types");
     let after_install = runner.data("diku");
 
-    // The same release again: the plugin looks at the data and changes nothing.
-    let report = runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(500));
+    // The same release again, reinstalled: the plugin looks at the data and
+    // changes nothing.
+    let reinstall = InstallOptions {
+        reinstall: true,
+        ..with_data(500)
+    };
+    let report = runner.install_ok("diku", &["mod-users-1.0.0"], &reinstall);
     assert_eq!(report.modules[0].action, Action::Reapply);
     assert_eq!(
         outcomes(&report),
@@ -218,7 +223,11 @@ fn downgrade_to_a_release_the_plugin_cannot_reach_is_refused_up_front() {
         "{error:#}"
     );
     assert_eq!(runner.dump("diku"), before);
-    let report = runner.install_ok("diku", &["mod-users-2.0.0"], &InstallOptions::default());
+    let reinstall = InstallOptions {
+        reinstall: true,
+        ..InstallOptions::default()
+    };
+    let report = runner.install_ok("diku", &["mod-users-2.0.0"], &reinstall);
     assert_eq!(report.modules[0].status, ModuleStatus::Committed);
 }
 
@@ -236,27 +245,22 @@ fn compiled_plugins_are_cached_and_reused() {
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     let modified = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
-    // A second runner on the same data directory loads the compiled code.
+    // A second runner on the same data directory loads the compiled code
+    // (the release is reinstalled, so that its plugin runs).
     let reopen = || runner.reopen(graft_sample_modules::sample_modules_dir());
     let ids = [graft::ModuleId::parse("mod-users-1.0.0").unwrap()];
-    assert!(
-        reopen()
-            .install("diku", &ids, &InstallOptions::default())
-            .unwrap()
-            .ok
-    );
+    let reinstall = InstallOptions {
+        reinstall: true,
+        ..InstallOptions::default()
+    };
+    assert!(reopen().install("diku", &ids, &reinstall).unwrap().ok);
     assert_eq!(
         std::fs::metadata(&cached[0]).unwrap().modified().unwrap(),
         modified
     );
     // A corrupt cache entry is ignored and rewritten, never fatal.
     std::fs::write(&cached[0], b"garbage").unwrap();
-    assert!(
-        reopen()
-            .install("diku", &ids, &InstallOptions::default())
-            .unwrap()
-            .ok
-    );
+    assert!(reopen().install("diku", &ids, &reinstall).unwrap().ok);
     assert!(std::fs::metadata(&cached[0]).unwrap().len() > 1000);
 }
 

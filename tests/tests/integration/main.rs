@@ -7,3 +7,4 @@ mod hostile;
 mod lifecycle;
 mod overlay;
 mod planning;
+mod platform;

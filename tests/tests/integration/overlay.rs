@@ -68,9 +68,12 @@ fn unique_fields() -> BTreeMap<String, Vec<Vec<String>>> {
 }
 
 fn upgrade(runner: &TestRunner, release: &str, simulate: bool) -> TenantReport {
+    // Loading a release the tenant has again reinstalls it (Okapi's
+    // `reinstall`): otherwise it is up to date and nothing runs.
     let options = InstallOptions {
         load_reference: true,
         simulate,
+        reinstall: true,
         ..InstallOptions::default()
     };
     let id = ModuleId::parse(&format!("{MODULE}-{release}")).unwrap();

@@ -319,6 +319,54 @@ fn cases() -> Vec<Case> {
             expect: Ok(&["disable mod-a-1.0.0", "disable mod-x-1.0.0"]),
         },
         Case {
+            name: "disables: dependents first, whatever the request's order",
+            catalog: vec![module("mod-a-1.0.0", &["x 1.0"], &[]), module("mod-z-1.0.0", &["z 1.0"], &["x 1.0"])],
+            enabled: &["mod-a-1.0.0", "mod-z-1.0.0"],
+            request: &["-mod-a", "-mod-z"],
+            expect: Ok(&["disable mod-z-1.0.0", "disable mod-a-1.0.0"]),
+        },
+        Case {
+            name: "product swap: a new product taking an enabled module's interface disables it",
+            catalog: vec![module("mod-ldp-1.0.0", &["ldp-query 1.0"], &[]), module("mod-reporting-1.0.0", &["ldp-query 1.1"], &[])],
+            enabled: &["mod-ldp-1.0.0"],
+            request: &["mod-reporting-1.0.0"],
+            expect: Ok(&[
+                "disable mod-ldp-1.0.0: mod-reporting-1.0.0 provides interface ldp-query in place of mod-ldp-1.0.0",
+                "enable mod-reporting-1.0.0",
+            ]),
+        },
+        Case {
+            name: "product swap refused when the request keeps the old provider too",
+            catalog: vec![module("mod-ldp-1.0.0", &["ldp-query 1.0"], &[]), module("mod-reporting-1.0.0", &["ldp-query 1.1"], &[])],
+            enabled: &["mod-ldp-1.0.0"],
+            request: &["mod-ldp-1.0.0", "mod-reporting-1.0.0"],
+            expect: Err("modules mod-ldp-1.0.0 and mod-reporting-1.0.0 both provide interface ldp-query: enable only one"),
+        },
+        Case {
+            name: "a cycle of required interfaces is an error naming the modules",
+            catalog: vec![module("mod-a-1.0.0", &["a 1.0"], &["b 1.0"]), module("mod-b-1.0.0", &["b 1.0"], &["a 1.0"])],
+            enabled: &[],
+            request: &["mod-a-1.0.0"],
+            expect: Err("modules mod-a-1.0.0 -> mod-b-1.0.0 -> mod-a-1.0.0 require interfaces of each other in a cycle: none can be enabled first"),
+        },
+        Case {
+            name: "an optional interface's provider comes first",
+            catalog: vec![with(module("mod-a-1.0.0", &["a 1.0"], &[]), "optional", json!([{"id": "x", "version": "1.0"}])), module("mod-x-1.0.0", &["x 1.0"], &[])],
+            enabled: &[],
+            request: &["mod-a-1.0.0", "mod-x-1.0.0"],
+            expect: Ok(&["enable mod-x-1.0.0", "enable mod-a-1.0.0"]),
+        },
+        Case {
+            name: "in a cycle, the optional edge gives way and the required one holds",
+            catalog: vec![
+                module("mod-a-1.0.0", &["a 1.0"], &["x 1.0"]),
+                with(module("mod-x-1.0.0", &["x 1.0"], &[]), "optional", json!([{"id": "a", "version": "1.0"}])),
+            ],
+            enabled: &[],
+            request: &["mod-x-1.0.0", "mod-a-1.0.0"],
+            expect: Ok(&["enable mod-x-1.0.0", "enable mod-a-1.0.0"]),
+        },
+        Case {
             name: "an upgrade chain: the requirement moves its provider",
             catalog: vec![
                 module("mod-a-1.0.0", &["a 1.0"], &["x 1.0"]),

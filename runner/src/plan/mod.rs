@@ -26,6 +26,8 @@
 use crate::descriptor::ModuleDescriptor;
 use crate::module_id::{InterfaceVersion, ModuleId};
 use serde::{Deserialize, Serialize};
+
+mod order;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A module release that has a package.
@@ -67,7 +69,8 @@ pub struct PlanEntry {
 pub enum PlanAction {
     Enable,
     Disable,
-    /// Already at this release: the plugin is run again and reports `unchanged`.
+    /// Already at this release: not run, unless the job reinstalls (then
+    /// the plugin runs again and reports `unchanged`).
     Uptodate,
 }
 
@@ -94,6 +97,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Modules already at the requested release are not run (Okapi's
+    /// `uptodate`, without `reinstall`): their entries are done as planned.
+    pub fn settle_uptodate(&mut self) {
+        for entry in &mut self.entries {
+            if entry.action == PlanAction::Uptodate && entry.stage == Stage::Pending {
+                entry.stage = Stage::Done;
+                entry.message =
+                    Some("already at this release: not run (--reinstall runs it)".into());
+            }
+        }
+    }
+
     /// The entries Graft runs (managed and pending), in order.
     pub fn pending(&self) -> impl Iterator<Item = &PlanEntry> {
         self.entries.iter().filter(|e| e.stage == Stage::Pending)
@@ -164,8 +179,11 @@ pub fn plan(
     }
     planner.apply_replaces();
     planner.resolve()?;
+    if planner.swap_providers() {
+        planner.resolve()?;
+    }
     planner.check_conflicts()?;
-    Ok(planner.finish())
+    planner.finish()
 }
 
 impl Planner<'_> {
@@ -389,6 +407,48 @@ impl Planner<'_> {
         }
     }
 
+    /// Product swap, as Okapi's: a module this plan enables (or moves) that
+    /// provides an interface an enabled module of another product provides
+    /// takes it over, and the old provider is disabled, unless the request
+    /// names it too (then the conflict is an error). Returns whether any
+    /// module was disabled.
+    fn swap_providers(&mut self) -> bool {
+        let mut swapped = Vec::new();
+        for (name, (id, descriptor)) in &self.target {
+            let unchanged = self.current.get(name).is_some_and(|m| &m.id == id);
+            if unchanged {
+                continue;
+            }
+            for provided in descriptor.provides.iter().filter(|p| is_exclusive(p)) {
+                for (other, (other_id, other_descriptor)) in &self.target {
+                    let taken_over = other != name
+                        && self.current.contains_key(other)
+                        && !self.pinned.contains(other)
+                        && other_descriptor
+                            .provides
+                            .iter()
+                            .any(|p| p.id == provided.id && is_exclusive(p));
+                    if taken_over {
+                        swapped.push((
+                            other.clone(),
+                            format!(
+                                "{id} provides interface {} in place of {other_id}",
+                                provided.id
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let changed = !swapped.is_empty();
+        for (name, reason) in swapped {
+            self.target.remove(&name);
+            self.disabled.insert(name.clone());
+            self.reasons.entry(name).or_insert(reason);
+        }
+        changed
+    }
+
     /// An interface may have one provider, unless every provider declares
     /// it `multiple`; system interfaces (`_tenant`, ...) are everybody's.
     fn check_conflicts(&self) -> Result<(), String> {
@@ -421,21 +481,20 @@ impl Planner<'_> {
         Ok(())
     }
 
-    fn finish(self) -> Plan {
+    fn finish(self) -> Result<Plan, String> {
         let mut changes: Vec<PlanEntry> = Vec::new();
         // Disables first, dependents before what they depend on.
-        for name in &self.disabled {
-            if let Some(current) = self.current.get(name) {
-                changes.push(PlanEntry {
-                    id: current.id.to_string(),
-                    from: None,
-                    action: PlanAction::Disable,
-                    stage: Stage::Pending,
-                    message: self.reasons.get(name).cloned(),
-                });
-            }
+        for name in self.disable_order() {
+            let current = &self.current[&name];
+            changes.push(PlanEntry {
+                id: current.id.to_string(),
+                from: None,
+                action: PlanAction::Disable,
+                stage: Stage::Pending,
+                message: self.reasons.get(&name).cloned(),
+            });
         }
-        for name in self.dependency_order() {
+        for name in self.dependency_order()? {
             let (id, _) = &self.target[&name];
             let current = self.current.get(&name).map(|m| &m.id);
             let asked = self.pinned.contains(&name);
@@ -458,48 +517,17 @@ impl Planner<'_> {
             });
         }
         changes.extend(self.notes);
-        Plan { entries: changes }
+        Ok(Plan { entries: changes })
     }
+}
 
-    /// The target modules, providers before the modules that require them;
-    /// among equals, in the order the request named them.
-    fn dependency_order(&self) -> Vec<String> {
-        let mut done: BTreeSet<String> = BTreeSet::new();
-        let mut order = Vec::new();
-        let mut names: Vec<&String> = self.target.keys().collect();
-        names.sort_by_key(|name| {
-            (
-                self.position.get(*name).copied().unwrap_or(usize::MAX),
-                (*name).clone(),
-            )
-        });
-        for name in names {
-            self.visit(name, &mut done, &mut BTreeSet::new(), &mut order);
-        }
-        order
-    }
-
-    fn visit(
-        &self,
-        name: &str,
-        done: &mut BTreeSet<String>,
-        path: &mut BTreeSet<String>,
-        order: &mut Vec<String>,
-    ) {
-        if done.contains(name) || !path.insert(name.to_string()) {
-            return;
-        }
-        let (_, descriptor) = &self.target[name];
-        for required in descriptor.requires.iter().chain(&descriptor.optional) {
-            let provider = self
-                .target
-                .iter()
-                .find(|(_, (_, d))| d.provides.iter().any(|p| p.id == required.id));
-            if let Some((provider, _)) = provider {
-                self.visit(provider, done, path, order);
-            }
-        }
-        done.insert(name.to_string());
-        order.push(name.to_string());
-    }
+/// An interface only one enabled module may provide: not a system
+/// interface (`_tenant`, `interfaceType: system`) nor one of `multiple`.
+fn is_exclusive(provided: &crate::descriptor::ProvidedInterface) -> bool {
+    let kind = provided
+        .other
+        .get("interfaceType")
+        .and_then(|t| t.as_str())
+        .unwrap_or("proxy");
+    kind != "system" && kind != "multiple" && !provided.id.starts_with('_')
 }
