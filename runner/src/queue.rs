@@ -15,7 +15,7 @@
 //!   the dead worker's connection went, and the job runs afresh.
 
 use crate::install::{CommitMode, InstallOptions, Job};
-use crate::storage::postgres::connect;
+use crate::storage::postgres::{connect, make_once};
 use crate::storage::Database;
 use crate::Graft;
 use anyhow::{anyhow, bail, Result};
@@ -137,18 +137,15 @@ CREATE INDEX IF NOT EXISTS queue_state ON graft.queue (state, seq);
 /// A connection to the queue's database, with the queue's table made sure
 /// of (once per database and process).
 fn client(graft: &Graft) -> Result<postgres::Client> {
-    static READY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let url = url(graft)?;
     let mut client = connect(url)?;
-    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
-    if !ready.iter().any(|u| u == url) {
-        // CREATE ... IF NOT EXISTS races with itself: one runner at a time.
-        client.batch_execute("SELECT pg_advisory_lock(7234002)")?;
-        let created = client.batch_execute(QUEUE_TABLE);
-        client.batch_execute("SELECT pg_advisory_unlock(7234002)")?;
-        created.map_err(|e| anyhow!("cannot create the job queue's table: {e}"))?;
-        ready.push(url.to_string());
-    }
+    make_once(
+        &mut client,
+        url,
+        7234002,
+        QUEUE_TABLE,
+        "the job queue's table",
+    )?;
     Ok(client)
 }
 

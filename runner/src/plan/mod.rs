@@ -455,12 +455,8 @@ impl Planner<'_> {
         let mut providers: BTreeMap<&str, Vec<(String, bool)>> = BTreeMap::new();
         for (id, descriptor) in self.target.values() {
             for provided in &descriptor.provides {
-                let kind = provided
-                    .other
-                    .get("interfaceType")
-                    .and_then(|t| t.as_str())
-                    .unwrap_or("proxy");
-                if kind == "system" || provided.id.starts_with('_') {
+                let kind = interface_type(provided);
+                if kind == "system" {
                     continue;
                 }
                 providers
@@ -521,13 +517,21 @@ impl Planner<'_> {
     }
 }
 
-/// An interface only one enabled module may provide: not a system
-/// interface (`_tenant`, `interfaceType: system`) nor one of `multiple`.
-fn is_exclusive(provided: &crate::descriptor::ProvidedInterface) -> bool {
-    let kind = provided
+/// A provided interface's `interfaceType` (`proxy` where none is given);
+/// `_tenant` and the other `_` interfaces are `system` whatever they say.
+fn interface_type(provided: &crate::descriptor::ProvidedInterface) -> &str {
+    if provided.id.starts_with('_') {
+        return "system";
+    }
+    provided
         .other
         .get("interfaceType")
         .and_then(|t| t.as_str())
-        .unwrap_or("proxy");
-    kind != "system" && kind != "multiple" && !provided.id.starts_with('_')
+        .unwrap_or("proxy")
+}
+
+/// An interface only one enabled module may provide: not a system
+/// interface nor one of `multiple`.
+fn is_exclusive(provided: &crate::descriptor::ProvidedInterface) -> bool {
+    !matches!(interface_type(provided), "system" | "multiple")
 }

@@ -4,8 +4,26 @@
 //! request's order among modules no dependency orders.
 
 use super::Planner;
-use crate::descriptor::InterfaceReference;
+use crate::descriptor::{InterfaceReference, ModuleDescriptor};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The modules of `among`, other than `of`, that provide one of `wanted`.
+fn providers<'a>(
+    wanted: &[InterfaceReference],
+    of: &str,
+    among: &[(&'a str, &ModuleDescriptor)],
+) -> BTreeSet<&'a str> {
+    among
+        .iter()
+        .filter(|(name, d)| {
+            *name != of
+                && wanted
+                    .iter()
+                    .any(|w| d.provides.iter().any(|p| p.id == w.id))
+        })
+        .map(|(name, _)| *name)
+        .collect()
+}
 
 impl Planner<'_> {
     /// The position of a name in the request (unnamed ones last), then the
@@ -17,6 +35,11 @@ impl Planner<'_> {
         )
     }
 
+    /// The first of `names` in the request's order.
+    fn first<'n>(&self, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+        names.min_by_key(|name| self.request_order(name))
+    }
+
     /// The target modules in dependency order, as Okapi orders them: the
     /// provider of an interface a module requires always comes first (a
     /// cycle of required interfaces is an error naming its modules); the
@@ -24,88 +47,65 @@ impl Planner<'_> {
     /// form a cycle, where they give way. Among modules no dependency
     /// orders, the order of the request.
     pub(super) fn dependency_order(&self) -> Result<Vec<String>, String> {
-        let providers = |names: &[&InterfaceReference], of: &str| -> BTreeSet<String> {
-            names
-                .iter()
-                .flat_map(|wanted| {
-                    self.target
-                        .iter()
-                        .filter(move |(name, (_, d))| {
-                            name.as_str() != of && d.provides.iter().any(|p| p.id == wanted.id)
-                        })
-                        .map(|(name, _)| name.clone())
-                })
-                .collect()
-        };
-        let mut hard: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        let mut soft: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        for (name, (_, descriptor)) in &self.target {
-            let required: Vec<&InterfaceReference> = descriptor.requires.iter().collect();
-            let optional: Vec<&InterfaceReference> = descriptor.optional.iter().collect();
-            hard.insert(name, providers(&required, name));
-            soft.insert(name, providers(&optional, name));
-        }
+        let modules: Vec<(&str, &ModuleDescriptor)> = self
+            .target
+            .iter()
+            .map(|(name, (_, descriptor))| (name.as_str(), descriptor))
+            .collect();
+        let hard: BTreeMap<&str, BTreeSet<&str>> = modules
+            .iter()
+            .map(|(name, d)| (*name, providers(&d.requires, name, &modules)))
+            .collect();
+        let soft: BTreeMap<&str, BTreeSet<&str>> = modules
+            .iter()
+            .map(|(name, d)| (*name, providers(&d.optional, name, &modules)))
+            .collect();
         let mut order: Vec<String> = Vec::new();
-        let mut done: BTreeSet<String> = BTreeSet::new();
-        while done.len() < self.target.len() {
-            let ready: Vec<&str> = self
-                .target
-                .keys()
-                .map(String::as_str)
-                .filter(|name| !done.contains(*name) && hard[name].is_subset(&done))
-                .collect();
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        while done.len() < modules.len() {
+            let left = || {
+                modules
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .filter(|n| !done.contains(n))
+            };
+            let ready: Vec<&str> = left().filter(|n| hard[n].is_subset(&done)).collect();
             if ready.is_empty() {
-                let left: Vec<&str> = self
-                    .target
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|name| !done.contains(*name))
-                    .collect();
+                let left: Vec<&str> = left().collect();
                 return Err(format!(
                     "modules {} require interfaces of each other in a cycle: none can be \
                      enabled first",
                     self.required_cycle(&left, &hard).join(" -> ")
                 ));
             }
-            let settled: Vec<&str> = ready
-                .iter()
-                .copied()
-                .filter(|name| soft[name].is_subset(&done))
-                .collect();
-            let choose_from = if settled.is_empty() { &ready } else { &settled };
-            let next = choose_from
-                .iter()
-                .min_by_key(|name| self.request_order(name))
-                .expect("not empty")
-                .to_string();
-            done.insert(next.clone());
-            order.push(next);
+            let settled = ready.iter().copied().filter(|n| soft[n].is_subset(&done));
+            let next = self
+                .first(settled)
+                .or_else(|| self.first(ready.iter().copied()))
+                .expect("a module is ready");
+            done.insert(next);
+            order.push(next.to_string());
         }
         Ok(order)
     }
 
     /// A cycle of required edges among `left`, as the modules' ids.
-    fn required_cycle(
-        &self,
-        left: &[&str],
-        hard: &BTreeMap<&str, BTreeSet<String>>,
-    ) -> Vec<String> {
+    fn required_cycle(&self, left: &[&str], hard: &BTreeMap<&str, BTreeSet<&str>>) -> Vec<String> {
         // Every module left waits on another left: walk until one repeats.
         let mut path: Vec<&str> = vec![left[0]];
         loop {
             let at = path[path.len() - 1];
             let next = hard[at]
                 .iter()
-                .find(|n| left.contains(&n.as_str()))
-                .map(String::as_str)
+                .copied()
+                .find(|n| left.contains(n))
                 .unwrap_or(at);
             if let Some(start) = path.iter().position(|n| *n == next) {
-                let mut cycle: Vec<String> = path[start..]
+                return path[start..]
                     .iter()
+                    .chain([&next])
                     .map(|n| self.target[*n].0.to_string())
                     .collect();
-                cycle.push(self.target[next].0.to_string());
-                return cycle;
             }
             path.push(next);
         }
@@ -114,50 +114,35 @@ impl Planner<'_> {
     /// The modules to disable, each before the modules it requires (with
     /// the descriptors they were installed with): dependents go first.
     pub(super) fn disable_order(&self) -> Vec<String> {
-        let leaving: Vec<&String> = self
+        let leaving: Vec<&str> = self
             .disabled
             .iter()
+            .map(String::as_str)
             .filter(|name| self.current.contains_key(*name))
             .collect();
-        let descriptor = |name: &str| self.current[name].descriptor.as_ref();
-        // name -> the leaving modules that require something it provides.
-        let dependents: BTreeMap<&str, BTreeSet<&str>> = leaving
+        let known: Vec<(&str, &ModuleDescriptor)> = leaving
             .iter()
-            .map(|provider| {
-                let provides: Vec<&str> = descriptor(provider)
-                    .map(|d| d.provides.iter().map(|p| p.id.as_str()).collect())
-                    .unwrap_or_default();
-                let users = leaving
-                    .iter()
-                    .filter(|user| *user != provider)
-                    .filter(|user| {
-                        descriptor(user).is_some_and(|d| {
-                            d.requires.iter().any(|r| provides.contains(&r.id.as_str()))
-                        })
-                    })
-                    .map(|user| user.as_str())
-                    .collect();
-                (provider.as_str(), users)
-            })
+            .filter_map(|name| Some((*name, self.current[*name].descriptor.as_ref()?)))
+            .collect();
+        // user -> the leaving modules it requires something of.
+        let needs: BTreeMap<&str, BTreeSet<&str>> = known
+            .iter()
+            .map(|(name, d)| (*name, providers(&d.requires, name, &known)))
             .collect();
         let mut order: Vec<String> = Vec::new();
         let mut done: BTreeSet<&str> = BTreeSet::new();
         while done.len() < leaving.len() {
-            let ready = leaving
-                .iter()
-                .map(|n| n.as_str())
-                .filter(|n| !done.contains(n))
-                .filter(|n| dependents[n].iter().all(|d| done.contains(d)));
+            let left = || leaving.iter().copied().filter(|n| !done.contains(n));
+            // Ready: no module still to go requires anything of it.
+            let ready = left().filter(|n| {
+                !needs
+                    .iter()
+                    .any(|(u, p)| !done.contains(u) && p.contains(n))
+            });
             // A cycle among modules being disabled: any of them may go first.
-            let next = ready
-                .min_by_key(|n| self.request_order(n))
-                .or_else(|| {
-                    leaving
-                        .iter()
-                        .map(|n| n.as_str())
-                        .filter(|n| !done.contains(n))
-                        .min_by_key(|n| self.request_order(n))
-                })
+            let next = self
+                .first(ready)
+                .or_else(|| self.first(left()))
                 .expect("a module is left");
             done.insert(next);
             order.push(next.to_string());

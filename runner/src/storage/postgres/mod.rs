@@ -27,8 +27,8 @@ mod tables;
 mod tenants;
 
 pub use adopt::AdoptedTable;
-pub(crate) use schema::connect;
 pub use schema::redact;
+pub(crate) use schema::{connect, make_once};
 pub use tenants::AdvisoryLock;
 
 use super::rows::{

@@ -95,19 +95,33 @@ CREATE TABLE IF NOT EXISTS graft.indexes (
 /// Connect and make sure the `graft` schema exists (checked once per
 /// database and process: a runner opens a connection per tenant job).
 pub fn connect(url: &str) -> anyhow::Result<Client> {
-    static READY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut client = Client::connect(url, NoTls)
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact(url)))?;
-    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
-    if !ready.iter().any(|u| u == url) {
-        // Two runners starting at once must not race on CREATE ... IF NOT EXISTS.
-        client.batch_execute("SELECT pg_advisory_lock(7234001)")?;
-        let created = client.batch_execute(SCHEMA);
-        client.batch_execute("SELECT pg_advisory_unlock(7234001)")?;
-        created.map_err(|e| anyhow::anyhow!("cannot create the graft schema: {e}"))?;
-        ready.push(url.to_string());
-    }
+    make_once(&mut client, url, 7234001, SCHEMA, "the graft schema")?;
     Ok(client)
+}
+
+/// Run `sql` (`CREATE ... IF NOT EXISTS` statements) once per database and
+/// process, under the advisory lock `key`: two runners starting at once
+/// must not race on them. `what` names what they make, for the error.
+pub(crate) fn make_once(
+    client: &mut Client,
+    url: &str,
+    key: i64,
+    sql: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    static READY: std::sync::Mutex<Vec<(String, i64)>> = std::sync::Mutex::new(Vec::new());
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if ready.iter().any(|(u, k)| u == url && *k == key) {
+        return Ok(());
+    }
+    client.execute("SELECT pg_advisory_lock($1)", &[&key])?;
+    let created = client.batch_execute(sql);
+    client.execute("SELECT pg_advisory_unlock($1)", &[&key])?;
+    created.map_err(|e| anyhow::anyhow!("cannot create {what}: {e}"))?;
+    ready.push((url.to_string(), key));
+    Ok(())
 }
 
 /// The URL without its password, for messages.
