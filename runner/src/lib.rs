@@ -8,11 +8,12 @@
 //!
 //! - `text`: cutting and escaping text that came from a plugin or package;
 //! - `limits`: the limits of a plugin call, and the bounds on what it returns;
-//! - `module_id`: Okapi's module ids (`mod-users-1.2.3`) and their order;
+//! - `module_id`: Okapi's module ids (`mod-users-1.2.3`), versions and interface versions, ordered as Okapi orders them;
 //! - `descriptor`: the ModuleDescriptor, parsed with errors naming the field;
 //! - `package`: a module package on disk (descriptor, plugin, data folders), confined to its folder;
 //! - `plan`: the install plan, Okapi's way, on descriptors only;
 //! - `plan::order`: the order of a plan: dependents' disables first, providers before users;
+//! - `plan::resolve`: Okapi's dependency resolution: the request read, then one repair at a time;
 //! - `storage`: tenant databases behind one trait;
 //! - `storage::checks`: names, ids, field paths and documents checked before any write;
 //! - `storage::dump`: a tenant's whole database as one value, read through the trait;

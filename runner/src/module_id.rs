@@ -1,4 +1,12 @@
-//! Okapi module ids (`mod-users-19.4.5`) and the ordering of their versions.
+//! Okapi module ids (`mod-users-19.4.5`), their versions and interface
+//! versions, parsed, ordered and validated as Okapi's `ModuleId`, `SemVer`
+//! and `InterfaceDescriptor` do (okapi-common, okapi-core), so that a plan
+//! picks the release Okapi would pick. Okapi's own test cases are ported in
+//! `tests/data/okapi/` and run by `tests/tests/integration/okapi.rs`.
+//!
+//! One deliberate difference: Okapi takes any character in an id; Graft
+//! takes letters, digits and `._+-` only, because ids name files and are
+//! printed on terminals (docs/okapi-compatibility.md).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -11,68 +19,154 @@ pub struct ModuleId {
     pub version: Version,
 }
 
-/// A module version: numeric components, then an optional pre-release
-/// (`1.0.0-SNAPSHOT.12`), which sorts below its release. Equal versions may
-/// be spelled differently (`1.0` and `1.0.0`).
+/// What an operator may name: a module id, or a module name alone (Okapi's
+/// `ModuleId` without a semantic version, meaning its newest release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleSpec {
+    pub name: String,
+    pub version: Option<Version>,
+}
+
+/// A module version as Okapi's `SemVer`: dot-separated numbers (at least
+/// the major, each at most 18 digits), an optional pre-release
+/// (`-SNAPSHOT.12`, below its release) and optional build metadata
+/// (`+build.7`, above the version without it, ordered as text).
 #[derive(Debug, Clone)]
 pub struct Version {
     text: String,
     numbers: Vec<u64>,
-    pre: Option<String>,
+    pre: Vec<String>,
+    metadata: Option<String>,
+}
+
+/// The characters an id may have (see the module comment).
+fn id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-')
+}
+
+/// Where the version starts: after the first `-` followed by a digit.
+fn version_start(id: &str) -> Option<usize> {
+    let bytes = id.as_bytes();
+    (1..bytes.len()).find(|&i| bytes[i - 1] == b'-' && bytes[i].is_ascii_digit())
+}
+
+impl ModuleSpec {
+    /// Parse a module id or a module name; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let shown = crate::text::truncate(text, 200);
+        if let Some(bad) = text.chars().find(|c| !id_char(*c)) {
+            return Err(format!(
+                "module {shown:?}: {bad:?} is not allowed in a module id (letters, digits, '.', '_', '+', '-')"
+            ));
+        }
+        let (name, version) = match version_start(text) {
+            Some(at) => (
+                &text[..at - 1],
+                Some(Version::parse(&text[at..]).map_err(|e| format!("module {shown:?}: {e}"))?),
+            ),
+            None => (text, None),
+        };
+        let name_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric()) && !name.ends_with('-');
+        if !name_ok {
+            return Err(format!(
+                "module {shown:?} is neither a module id (mod-users-19.4.5) nor a module name (mod-users)"
+            ));
+        }
+        Ok(ModuleSpec {
+            name: name.to_string(),
+            version,
+        })
+    }
+
+    /// Whether `id` is this module or one of its releases with this
+    /// version as prefix (Okapi's `hasPrefix`: `mod-users` and
+    /// `mod-users-19` both match `mod-users-19.4.5`).
+    pub fn matches(&self, id: &ModuleId) -> bool {
+        self.name == id.name
+            && self
+                .version
+                .as_ref()
+                .is_none_or(|prefix| id.version.has_prefix(prefix))
+    }
+
+    /// Okapi's `ModuleId.compareTo`: +-5 for another product (by name),
+    /// +-4 major, +-3 minor, +-2 patch and beyond, +-1 pre-release or
+    /// build, 0 equal; a name alone is below every release of it (-4).
+    pub fn compare(&self, other: &ModuleSpec) -> i32 {
+        match self.name.cmp(&other.name) {
+            Ordering::Greater => return 5,
+            Ordering::Less => return -5,
+            Ordering::Equal => {}
+        }
+        match (&self.version, &other.version) {
+            (Some(a), Some(b)) => a.compare(b),
+            (Some(_), None) => 4,
+            (None, Some(_)) => -4,
+            (None, None) => 0,
+        }
+    }
+
+    /// The newest of `ids` of this product, if there is one above what this
+    /// names (Okapi's `getLatest`).
+    pub fn latest<'a>(&self, ids: impl IntoIterator<Item = &'a ModuleId>) -> Option<&'a ModuleId> {
+        let mut best: Option<&ModuleId> = None;
+        for id in ids {
+            let floor = match best {
+                Some(best) => ModuleSpec::from(best),
+                None => self.clone(),
+            };
+            if id.name == self.name && ModuleSpec::from(id).compare(&floor) > 0 {
+                best = Some(id);
+            }
+        }
+        best
+    }
+}
+
+impl From<&ModuleId> for ModuleSpec {
+    fn from(id: &ModuleId) -> Self {
+        ModuleSpec {
+            name: id.name.clone(),
+            version: Some(id.version.clone()),
+        }
+    }
+}
+
+impl fmt::Display for ModuleSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            Some(version) => write!(f, "{}-{version}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
 }
 
 impl ModuleId {
     /// Parse `name-version`; the error says what is wrong with the id.
     pub fn parse(id: &str) -> Result<Self, String> {
-        let bytes = id.as_bytes();
-        let split = (1..bytes.len()).find(|&i| bytes[i - 1] == b'-' && bytes[i].is_ascii_digit());
-        let Some(split) = split else {
-            return Err(format!(
-                "module id {id:?} has no version: expected name-version, e.g. mod-users-19.4.5"
-            ));
-        };
-        let name = &id[..split - 1];
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            return Err(format!(
-                "module id {id:?}: the name {name:?} must be letters, digits, '-', '_' or '.'"
-            ));
+        let spec = ModuleSpec::parse(id)?;
+        match spec.version {
+            Some(version) => Ok(ModuleId {
+                name: spec.name,
+                version,
+            }),
+            None => Err(format!(
+                "module id {:?} has no version: expected name-version, e.g. mod-users-19.4.5",
+                crate::text::truncate(id, 200)
+            )),
         }
-        Ok(ModuleId {
-            name: name.to_string(),
-            version: Version::parse(&id[split..]).map_err(|e| format!("module id {id:?}: {e}"))?,
-        })
     }
-}
 
-impl ModuleId {
     /// What an operator may name in a request or an install list: a whole
     /// id (`mod-users-19.4.5`) or a module name alone (`mod-users`, its
     /// newest release). `""`, `mod-users-` or `-1.0.0` are neither.
     pub fn check_request(id: &str) -> Result<(), String> {
-        if id
-            .as_bytes()
-            .windows(2)
-            .any(|w| w[0] == b'-' && w[1].is_ascii_digit())
-        {
-            return ModuleId::parse(id).map(|_| ());
-        }
-        let ok = id.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && !id.ends_with(['-', '.', '_'])
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "module {:?} is neither a module id (mod-users-19.4.5) nor a module name (mod-users)",
-                crate::text::truncate(id, 200)
-            ))
-        }
+        ModuleSpec::parse(id).map(|_| ())
+    }
+
+    /// Okapi's `ModuleId.compareTo` (see [`ModuleSpec::compare`]).
+    pub fn compare(&self, other: &ModuleId) -> i32 {
+        ModuleSpec::from(self).compare(&ModuleSpec::from(other))
     }
 }
 
@@ -83,25 +177,64 @@ impl fmt::Display for ModuleId {
 }
 
 impl Version {
+    /// Parse as Okapi's `SemVer`; the messages start with Okapi's.
     pub fn parse(text: &str) -> Result<Self, String> {
-        // Build metadata (`+build.7`) does not take part in the order.
-        let ordered = text.split_once('+').map_or(text, |(ordered, _)| ordered);
-        let (release, pre) = match ordered.split_once('-') {
-            Some((release, pre)) => (release, Some(pre.to_string())),
-            None => (ordered, None),
-        };
-        let numbers = release
-            .split('.')
-            .map(|part| part.parse::<u64>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| format!("version {text:?} must be numbers joined by '.', e.g. 19.4.5"))?;
-        if pre.as_deref() == Some("") {
-            return Err(format!("version {text:?} ends with '-'"));
+        let shown = crate::text::truncate(text, 100);
+        let mut rest = text;
+        let mut numbers = Vec::new();
+        loop {
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits == 0 {
+                return Err(if numbers.is_empty() {
+                    format!("missing major version: {shown} (a version starts with a number, e.g. 19.4.5)")
+                } else {
+                    format!("missing version component in {shown:?} (numbers joined by '.', e.g. 19.4.5)")
+                });
+            }
+            if digits > 18 {
+                return Err(format!(
+                    "at most 18 digits for numeric component in version {shown:?}"
+                ));
+            }
+            numbers.push(rest[..digits].parse::<u64>().map_err(|e| e.to_string())?);
+            rest = &rest[digits..];
+            match rest.strip_prefix('.') {
+                Some(after) => rest = after,
+                None => break,
+            }
         }
+        let mut pre = Vec::new();
+        if let Some(after) = rest.strip_prefix('-') {
+            rest = after;
+            loop {
+                let end = rest.find(['+', '.']).unwrap_or(rest.len());
+                if end == 0 {
+                    return Err(format!(
+                        "missing pre-release version component in {shown:?} (e.g. 1.0.0-SNAPSHOT.12)"
+                    ));
+                }
+                pre.push(rest[..end].to_string());
+                rest = &rest[end..];
+                match rest.strip_prefix('.') {
+                    Some(after) => rest = after,
+                    None => break,
+                }
+            }
+        }
+        let metadata = match rest.strip_prefix('+') {
+            Some(metadata) => Some(metadata.to_string()),
+            None if rest.is_empty() => None,
+            None => {
+                return Err(format!(
+                    "invalid semver: {shown} (expected numbers joined by '.', then -pre-release, then +build)"
+                ))
+            }
+        };
         Ok(Version {
             text: text.to_string(),
             numbers,
             pre,
+            metadata,
         })
     }
 
@@ -111,7 +244,108 @@ impl Version {
 
     /// A pre-release (`1.0.0-SNAPSHOT`), which sorts below its release.
     pub fn is_prerelease(&self) -> bool {
-        self.pre.is_some()
+        !self.pre.is_empty()
+    }
+
+    /// What FOLIO's npm snapshots look like: three numbers, the last of at
+    /// least five digits (`11.0.1000991`).
+    pub fn is_npm_snapshot(&self) -> bool {
+        self.numbers.len() == 3
+            && self
+                .text
+                .split(['.', '-', '+'])
+                .nth(2)
+                .is_some_and(|p| p.len() >= 5)
+    }
+
+    /// Okapi's `SemVer.hasPrefix`: this version starts with `prefix`
+    /// (`1.2.3` with `1.2`, `1.0.0-alpha` with `1.0.0`).
+    pub fn has_prefix(&self, prefix: &Version) -> bool {
+        if self.numbers.len() < prefix.numbers.len()
+            || self.numbers[..prefix.numbers.len()] != prefix.numbers[..]
+        {
+            return false;
+        }
+        if self.numbers.len() > prefix.numbers.len() {
+            return true;
+        }
+        if self.pre.len() < prefix.pre.len()
+            || self.pre[..prefix.pre.len()]
+                .iter()
+                .zip(&prefix.pre)
+                .any(|(a, b)| compare_part(a, b) != Ordering::Equal)
+        {
+            return false;
+        }
+        if self.pre.len() > prefix.pre.len() {
+            return true;
+        }
+        match (&prefix.metadata, &self.metadata) {
+            (None, _) => true,
+            (Some(p), Some(m)) => p == m,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Okapi's `SemVer.compareTo`: +-4 major, +-3 minor, +-2 patch and
+    /// beyond, +-1 pre-release or build metadata, 0 equal. `1` < `1.0` <
+    /// `1.0.0`: a version with more numbers is above its prefix.
+    pub fn compare(&self, other: &Version) -> i32 {
+        let mut level = 4;
+        for (a, b) in self.numbers.iter().zip(&other.numbers) {
+            match a.cmp(b) {
+                Ordering::Greater => return level,
+                Ordering::Less => return -level,
+                Ordering::Equal => level = (level - 1).max(2),
+            }
+        }
+        match self.numbers.len().cmp(&other.numbers.len()) {
+            Ordering::Greater => return level,
+            Ordering::Less => return -level,
+            Ordering::Equal => {}
+        }
+        let sign = |o: Ordering| match o {
+            Ordering::Greater => 1,
+            Ordering::Less => -1,
+            Ordering::Equal => 0,
+        };
+        // No pre-release is above any pre-release.
+        match (self.pre.is_empty(), other.pre.is_empty()) {
+            (true, false) => return 1,
+            (false, true) => return -1,
+            _ => {}
+        }
+        for (a, b) in self.pre.iter().zip(&other.pre) {
+            let order = compare_part(a, b);
+            if order != Ordering::Equal {
+                return sign(order);
+            }
+        }
+        let by_length = sign(self.pre.len().cmp(&other.pre.len()));
+        if by_length != 0 {
+            return by_length;
+        }
+        match (&self.metadata, &other.metadata) {
+            (Some(a), Some(b)) => sign(a.cmp(b)),
+            (Some(_), None) => 1,
+            (None, Some(_)) => -1,
+            (None, None) => 0,
+        }
+    }
+}
+
+/// Okapi's order of two pre-release parts: numbers numerically (of any
+/// length), words as text, a word above a number.
+fn compare_part(a: &str, b: &str) -> Ordering {
+    let numeric = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+    match (numeric(a), numeric(b)) {
+        (true, true) => {
+            let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+            a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+        }
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => a.cmp(b),
     }
 }
 
@@ -123,21 +357,7 @@ impl fmt::Display for Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        let len = self.numbers.len().max(other.numbers.len());
-        for i in 0..len {
-            let a = self.numbers.get(i).copied().unwrap_or(0);
-            let b = other.numbers.get(i).copied().unwrap_or(0);
-            match a.cmp(&b) {
-                Ordering::Equal => continue,
-                unequal => return unequal,
-            }
-        }
-        match (&self.pre, &other.pre) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (Some(a), Some(b)) => compare_pre(a, b),
-        }
+        self.compare(other).cmp(&0)
     }
 }
 
@@ -155,28 +375,82 @@ impl PartialOrd for Version {
     }
 }
 
-/// Semver pre-release order: dot-separated parts, numbers numerically and
-/// below words, a longer list above its prefix.
-fn compare_pre(a: &str, b: &str) -> Ordering {
-    let mut left = a.split('.');
-    let mut right = b.split('.');
-    loop {
-        match (left.next(), right.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let order = match (x.parse::<u64>(), y.parse::<u64>()) {
-                    (Ok(x), Ok(y)) => x.cmp(&y),
-                    (Ok(_), Err(_)) => Ordering::Less,
-                    (Err(_), Ok(_)) => Ordering::Greater,
-                    (Err(_), Err(_)) => x.cmp(y),
-                };
-                if order != Ordering::Equal {
-                    return order;
-                }
-            }
+/// An interface version as Okapi reads it: `maj.min` or `maj.min.patch`,
+/// each a (possibly signed) 32-bit number; a missing patch is below 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceVersion {
+    pub major: i32,
+    pub minor: i32,
+    pub patch: i32,
+}
+
+impl InterfaceVersion {
+    pub fn parse(text: &str) -> Option<Self> {
+        let parts: Vec<i32> = text
+            .split('.')
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        match parts[..] {
+            [major, minor] => Some(InterfaceVersion {
+                major,
+                minor,
+                patch: -1,
+            }),
+            [major, minor, patch] => Some(InterfaceVersion {
+                major,
+                minor,
+                patch,
+            }),
+            _ => None,
         }
+    }
+
+    /// The alternatives of a version field (`"16.0 17.0"`), as Okapi splits
+    /// them: on single spaces, reading up to the first that is not a
+    /// version (Okapi stops there too).
+    pub fn alternatives(field: &str) -> impl Iterator<Item = InterfaceVersion> + '_ {
+        field
+            .trim_end_matches(' ')
+            .split(' ')
+            .map_while(InterfaceVersion::parse)
+    }
+
+    /// Okapi's check of a version field: its first alternative is a version.
+    pub fn is_valid_field(field: &str) -> bool {
+        InterfaceVersion::alternatives(field).next().is_some()
+    }
+
+    /// Whether a provided version field satisfies a required one (Okapi's
+    /// `isCompatible`): the same major as one alternative, and at least its
+    /// minor (and patch, where the minor is the same).
+    pub fn compatible(provided: &str, required: &str) -> bool {
+        let Some(have) = InterfaceVersion::alternatives(provided).next() else {
+            return false;
+        };
+        InterfaceVersion::alternatives(required).any(|need| {
+            have.major == need.major
+                && (have.minor > need.minor
+                    || (have.minor == need.minor && need.patch <= have.patch))
+        })
+    }
+
+    /// Okapi's `InterfaceDescriptor.compare` of a provided version field
+    /// with a required one: for the first alternative of the same major,
+    /// +-2 where the minor differs, +-1 where the patch does, 0 if equal;
+    /// `None` where no alternative has the same major.
+    pub fn compare(provided: &str, required: &str) -> Option<i32> {
+        let have = InterfaceVersion::alternatives(provided).next()?;
+        let need =
+            InterfaceVersion::alternatives(required).find(|need| need.major == have.major)?;
+        Some(
+            match (have.minor.cmp(&need.minor), have.patch.cmp(&need.patch)) {
+                (Ordering::Greater, _) => 2,
+                (Ordering::Less, _) => -2,
+                (_, Ordering::Greater) => 1,
+                (_, Ordering::Less) => -1,
+                _ => 0,
+            },
+        )
     }
 }
 
@@ -195,6 +469,7 @@ mod tests {
         assert_eq!(id.version.as_str(), "30.0.5");
         let id = ModuleId::parse("folio_users-11.0.1000991").unwrap();
         assert_eq!(id.name, "folio_users");
+        assert!(id.version.is_npm_snapshot());
     }
 
     #[test]
@@ -204,16 +479,13 @@ mod tests {
         assert!(v("1.0.0") > v("1.0.0-SNAPSHOT"));
         assert!(v("1.0.0-SNAPSHOT.12") > v("1.0.0-SNAPSHOT.9"));
         assert!(v("2.1.0-SNAPSHOT") > v("2.0.9"));
-        // npm snapshots put a build number in the patch: still numeric.
         assert!(v("11.0.1000991") > v("11.0.11"));
-        assert!(v("19.4.5") > v("19.4"));
-        assert_eq!(v("1.0").cmp(&v("1.0.0")), Ordering::Equal);
-    }
-
-    #[test]
-    fn build_metadata_does_not_order() {
-        assert_eq!(v("1.2.3+build.7"), v("1.2.3"));
-        assert!(v("1.2.3+zzz") < v("1.2.4"));
+        // As Okapi: a longer version is above its prefix, build metadata
+        // orders.
+        assert!(v("1") < v("1.0") && v("1.0") < v("1.0.0"));
+        assert!(v("1.2.3+build.7") > v("1.2.3"));
+        assert!(v("1.2.3+a") < v("1.2.3+b"));
+        assert!(v("1.0.0-99999999999999999999999") > v("1.0.0-9"));
     }
 
     fn version_text() -> impl proptest::strategy::Strategy<Value = String> {
@@ -227,16 +499,20 @@ mod tests {
             ],
             1..3,
         ));
-        (numbers, pre).prop_map(|(numbers, pre)| {
-            let release = numbers
+        let build = prop::option::of("[a-z0-9]{1,4}");
+        (numbers, pre, build).prop_map(|(numbers, pre, build)| {
+            let mut text = numbers
                 .iter()
                 .map(u64::to_string)
                 .collect::<Vec<_>>()
                 .join(".");
-            match pre {
-                Some(parts) => format!("{release}-{}", parts.join(".")),
-                None => release,
+            if let Some(parts) = pre {
+                text = format!("{text}-{}", parts.join("."));
             }
+            if let Some(build) = build {
+                text = format!("{text}+{build}");
+            }
+            text
         })
     }
 
@@ -244,7 +520,7 @@ mod tests {
         #[test]
         fn order_is_total_and_consistent(a in version_text(), b in version_text(), c in version_text()) {
             let (a, b, c) = (v(&a), v(&b), v(&c));
-            proptest::prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+            proptest::prop_assert_eq!(a.compare(&b), -b.compare(&a));
             if a <= b && b <= c {
                 proptest::prop_assert!(a <= c);
             }
@@ -252,10 +528,10 @@ mod tests {
         }
 
         #[test]
-        fn a_release_sorts_above_its_prereleases(release in version_text(), pre in "[A-Za-z0-9]{1,8}(\\.[0-9]{1,3})?") {
-            let release = release.split('-').next().unwrap().to_string();
-            let prerelease = format!("{}-{}", release, pre);
+        fn a_release_sorts_above_its_prereleases(release in "[0-9]{1,3}(\\.[0-9]{1,3}){0,2}", pre in "[A-Za-z0-9]{1,8}(\\.[0-9]{1,3})?") {
+            let prerelease = format!("{release}-{pre}");
             proptest::prop_assert!(v(&release) > v(&prerelease));
+            proptest::prop_assert!(v(&prerelease).has_prefix(&v(&release)));
         }
 
         #[test]
@@ -276,6 +552,12 @@ mod tests {
             proptest::prop_assert_eq!(&id.name, &name);
             proptest::prop_assert_eq!(id.to_string(), format!("{name}-{version}"));
         }
+
+        #[test]
+        fn parsing_any_text_never_panics(text in "\\PC{0,40}") {
+            let _ = ModuleSpec::parse(&text);
+            let _ = InterfaceVersion::compatible(&text, &text);
+        }
     }
 
     #[test]
@@ -285,72 +567,30 @@ mod tests {
             .contains("no version"));
         assert!(ModuleId::parse("mod-users-1.x")
             .unwrap_err()
-            .contains("numbers"));
-    }
-}
-
-/// An interface version `maj.min[.patch]`. A provided version satisfies a
-/// required one of the same major with a minor (and patch) at least as high.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct InterfaceVersion {
-    pub major: u64,
-    pub minor: u64,
-    pub patch: u64,
-}
-
-impl InterfaceVersion {
-    pub fn parse(text: &str) -> Option<Self> {
-        let parts: Vec<u64> = text
-            .split('.')
-            .map(|p| p.parse().ok())
-            .collect::<Option<_>>()?;
-        match parts[..] {
-            [major, minor] => Some(InterfaceVersion {
-                major,
-                minor,
-                patch: 0,
-            }),
-            [major, minor, patch] => Some(InterfaceVersion {
-                major,
-                minor,
-                patch,
-            }),
-            _ => None,
+            .contains("missing version component"));
+        assert!(ModuleId::parse("mod-users-1.0/../x")
+            .unwrap_err()
+            .contains("not allowed"));
+        assert!(ModuleId::parse("mod-users-1234567890123456789")
+            .unwrap_err()
+            .contains("at most 18 digits"));
+        for bad in ["", "-1.0.0", "mod-users-", "mod users"] {
+            assert!(ModuleSpec::parse(bad).is_err(), "{bad}");
         }
     }
 
-    /// Whether this (provided) version satisfies `required`.
-    pub fn satisfies(&self, required: &InterfaceVersion) -> bool {
-        self.major == required.major && (self.minor, self.patch) >= (required.minor, required.patch)
-    }
-
-    /// Whether this provided version satisfies any of space-separated
-    /// alternatives (`"16.0 17.0"`).
-    pub fn satisfies_any(&self, alternatives: &str) -> bool {
-        alternatives
-            .split_whitespace()
-            .filter_map(InterfaceVersion::parse)
-            .any(|r| self.satisfies(&r))
-    }
-}
-
-#[cfg(test)]
-mod interface_tests {
-    use super::InterfaceVersion;
-
     #[test]
     fn same_major_and_at_least_the_minor() {
-        let provided = InterfaceVersion::parse("16.1").unwrap();
-        assert!(provided.satisfies_any("16.0"));
-        assert!(provided.satisfies_any("16.1"));
-        assert!(!provided.satisfies_any("16.2"));
-        assert!(!provided.satisfies_any("17.0"));
-        assert!(provided.satisfies_any("15.0 16.0"));
-        assert!(InterfaceVersion::parse("1.2.3")
-            .unwrap()
-            .satisfies_any("1.2.1"));
-        assert!(!InterfaceVersion::parse("1.2.0")
-            .unwrap()
-            .satisfies_any("1.2.1"));
+        let ok = InterfaceVersion::compatible;
+        assert!(ok("16.1", "16.0"));
+        assert!(ok("16.1", "16.1"));
+        assert!(!ok("16.1", "16.2"));
+        assert!(!ok("16.1", "17.0"));
+        assert!(ok("16.1", "15.0 16.0"));
+        assert!(ok("1.2.3", "1.2.1"));
+        assert!(!ok("1.2.0", "1.2.1"));
+        // A missing patch is below every patch, as in Okapi.
+        assert!(!ok("1.2", "1.2.1"));
+        assert!(ok("1.2.1", "1.2"));
     }
 }

@@ -36,6 +36,17 @@ pub struct QueuedJob {
     pub purge: bool,
     #[serde(default)]
     pub reinstall: bool,
+    /// Okapi's preRelease and npmSnapshot (`None`: take them).
+    #[serde(default)]
+    pub pre_release: Option<bool>,
+    #[serde(default)]
+    pub npm_snapshot: Option<bool>,
+    #[serde(default)]
+    pub no_dep_check: bool,
+    #[serde(default)]
+    pub ignore_errors: bool,
+    #[serde(default)]
+    pub allow_unmanaged: bool,
 }
 
 impl QueuedJob {
@@ -49,6 +60,11 @@ impl QueuedJob {
             max_warnings: options.max_warnings,
             purge: options.purge,
             reinstall: options.reinstall,
+            pre_release: options.releases.pre_release,
+            npm_snapshot: options.releases.npm_snapshot,
+            no_dep_check: options.no_dep_check,
+            ignore_errors: options.ignore_errors,
+            allow_unmanaged: options.allow_unmanaged,
         }
     }
 
@@ -61,6 +77,13 @@ impl QueuedJob {
             max_warnings: self.max_warnings,
             purge: self.purge,
             reinstall: self.reinstall,
+            releases: crate::plan::ReleaseFilter {
+                pre_release: self.pre_release,
+                npm_snapshot: self.npm_snapshot,
+            },
+            no_dep_check: self.no_dep_check,
+            ignore_errors: self.ignore_errors,
+            allow_unmanaged: self.allow_unmanaged,
             job_id: Some(job_id),
             ..InstallOptions::default()
         }

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 use clap::Args;
 use graft::fanout::{Fanout, TenantOutcome};
 use graft::install::{CommitMode, Job};
-use graft::plan::{Request, RequestAction};
+use graft::plan::{ReleaseFilter, Request, RequestAction};
 use graft::InstallOptions;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,6 +69,27 @@ pub struct JobArgs {
     /// `reinstall`); without it they are `uptodate` and no plugin runs.
     #[arg(long)]
     pub reinstall: bool,
+    /// Okapi's `preRelease`: whether a module name alone, or a dependency,
+    /// may resolve to a pre-release (1.0.0-SNAPSHOT): true, false or only.
+    #[arg(long, value_name = "true|false|only", value_parser = parse_release_filter("preRelease"))]
+    pub pre_release: Option<Option<bool>>,
+    /// Okapi's `npmSnapshot`: the same for npm snapshots (1.0.10000).
+    #[arg(long, value_name = "true|false|only", value_parser = parse_release_filter("npmSnapshot"))]
+    pub npm_snapshot: Option<Option<bool>>,
+    /// Okapi's `depCheck=false`: run the request as it is, in its order: no
+    /// module pulled in, moved or disabled for dependencies.
+    #[arg(long)]
+    pub no_dep_check: bool,
+    /// Okapi's `ignoreErrors`: a failed module does not stop the modules
+    /// after it (needs --commit per-module, where each module commits alone).
+    #[arg(long)]
+    pub ignore_errors: bool,
+}
+
+fn parse_release_filter(
+    name: &'static str,
+) -> impl Fn(&str) -> Result<Option<bool>, String> + Clone + Send + Sync + 'static {
+    move |value| ReleaseFilter::parse_value(name, value)
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -90,6 +111,11 @@ pub struct InstallArgs {
     /// Disabling a module (in an install list) also removes its data.
     #[arg(long)]
     pub purge: bool,
+    /// Install-list entries with no package are listed as not managed by
+    /// Graft and the rest runs (for a platform's list, e.g. platform-complete's);
+    /// without it they are an error, as in Okapi ("Module ... not found").
+    #[arg(long, requires = "file")]
+    pub allow_unmanaged: bool,
     #[command(flatten)]
     pub job: JobArgs,
     #[command(flatten)]
@@ -139,6 +165,13 @@ impl JobArgs {
             max_warnings: self.max_warnings,
             purge,
             reinstall: self.reinstall,
+            releases: ReleaseFilter {
+                pre_release: self.pre_release.flatten(),
+                npm_snapshot: self.npm_snapshot.flatten(),
+            },
+            no_dep_check: self.no_dep_check,
+            ignore_errors: self.ignore_errors,
+            allow_unmanaged: false,
             clock: None,
             job_id: None,
         }
@@ -146,8 +179,16 @@ impl JobArgs {
 }
 
 pub(super) fn install(cli: &Cli, args: &InstallArgs) -> Result<ExitCode> {
+    let mut options = args.job.options(cli.json, args.purge);
+    options.allow_unmanaged = args.allow_unmanaged;
     let job = match &args.file {
-        Some(file) => Job::InstallList(read_install_list(file)?),
+        Some(file) => {
+            let list = read_install_list(file)?;
+            list.parameters
+                .apply(&mut options, &args.job)
+                .map_err(|e| anyhow!("{}: parameters: {e}", file.display()))?;
+            Job::InstallList(list.modules)
+        }
         None => Job::Modules(
             args.module_ids
                 .iter()
@@ -158,7 +199,6 @@ pub(super) fn install(cli: &Cli, args: &InstallArgs) -> Result<ExitCode> {
                 .collect(),
         ),
     };
-    let options = args.job.options(cli.json, args.purge);
     run_job(cli, &args.which, &args.fanout, &job, &options)
 }
 
@@ -190,24 +230,151 @@ pub(super) fn disable(cli: &Cli, args: &DisableArgs) -> Result<ExitCode> {
     )
 }
 
+/// An install list: Okapi's array of entries, or an object with the
+/// entries as `modules` and Okapi's install parameters as `parameters`.
+struct InstallList {
+    modules: Vec<Request>,
+    parameters: InstallParameters,
+}
+
+/// Okapi's install parameters (the query of `/_/proxy/tenants/T/install`),
+/// by Okapi's names, as strings or booleans.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct InstallParameters {
+    simulate: Option<Flag>,
+    pre_release: Option<Flag>,
+    npm_snapshot: Option<Flag>,
+    reinstall: Option<Flag>,
+    dep_check: Option<Flag>,
+    purge: Option<Flag>,
+    ignore_errors: Option<Flag>,
+    /// `loadReference=true,loadSample=true,KEY=VALUE`.
+    tenant_parameters: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Text(String),
+}
+
+impl Flag {
+    fn text(&self) -> &str {
+        match self {
+            Flag::Bool(true) => "true",
+            Flag::Bool(false) => "false",
+            Flag::Text(text) => text,
+        }
+    }
+
+    fn boolean(&self, name: &str) -> Result<bool> {
+        match self.text() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(anyhow!(
+                "{name}: expected true or false, got {:?}",
+                graft::text::truncate(other, 100)
+            )),
+        }
+    }
+}
+
+impl InstallParameters {
+    /// The list's parameters, under what the command line says: a flag
+    /// given there wins.
+    fn apply(&self, options: &mut InstallOptions, args: &JobArgs) -> Result<()> {
+        let on = |flag: &Option<Flag>, name: &str| -> Result<bool> {
+            flag.as_ref().map_or(Ok(false), |f| f.boolean(name))
+        };
+        options.simulate |= on(&self.simulate, "simulate")?;
+        options.reinstall |= on(&self.reinstall, "reinstall")?;
+        options.purge |= on(&self.purge, "purge")?;
+        options.ignore_errors |= on(&self.ignore_errors, "ignoreErrors")?;
+        if let Some(dep_check) = &self.dep_check {
+            options.no_dep_check |= !dep_check.boolean("depCheck")?;
+        }
+        let filter = |flag: &Option<Flag>, name: &str| -> Result<Option<bool>> {
+            match flag {
+                Some(f) => ReleaseFilter::parse_value(name, f.text()).map_err(|e| anyhow!(e)),
+                None => Ok(None),
+            }
+        };
+        if args.pre_release.is_none() {
+            options.releases.pre_release = filter(&self.pre_release, "preRelease")?;
+        }
+        if args.npm_snapshot.is_none() {
+            options.releases.npm_snapshot = filter(&self.npm_snapshot, "npmSnapshot")?;
+        }
+        for pair in self
+            .tenant_parameters
+            .iter()
+            .flat_map(|p| p.split(','))
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = parse_param(pair).map_err(|e| anyhow!("tenantParameters: {e}"))?;
+            match key.as_str() {
+                "loadReference" => options.load_reference |= value == "true",
+                "loadSample" => options.load_sample |= value == "true",
+                _ if options.parameters.iter().any(|(k, _)| *k == key) => {}
+                _ => options.parameters.push((key, value)),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Read an Okapi install list; the error names the file and the entry.
-fn read_install_list(path: &Path) -> Result<Vec<Request>> {
+fn read_install_list(path: &Path) -> Result<InstallList> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow!("{}: cannot read the install list: {e}", path.display()))?;
-    let list: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
-        anyhow!(
-            "{}: not an install list (a JSON array of {{\"id\", \"action\"}}): {e}",
-            path.display()
-        )
-    })?;
-    list.into_iter()
+    let shape = "an install list (a JSON array of {\"id\", \"action\"}, or {\"modules\": [...], \"parameters\": {...}})";
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow!("{}: not {shape}: {e}", path.display()))?;
+    let (entries, parameters) = match value {
+        serde_json::Value::Array(entries) => (entries, InstallParameters::default()),
+        serde_json::Value::Object(mut object) => {
+            if let Some(key) = object
+                .keys()
+                .find(|k| !["modules", "parameters"].contains(&k.as_str()))
+            {
+                return Err(anyhow!(
+                    "{}: unknown field {key:?}: expected modules and parameters",
+                    path.display()
+                ));
+            }
+            let parameters = match object.remove("parameters") {
+                Some(p) => serde_json::from_value(p).map_err(|e| {
+                    anyhow!("{}: parameters: {e} (Okapi's install parameters: simulate, preRelease, npmSnapshot, reinstall, depCheck, purge, ignoreErrors, tenantParameters)", path.display())
+                })?,
+                None => InstallParameters::default(),
+            };
+            match object.remove("modules") {
+                Some(serde_json::Value::Array(entries)) => (entries, parameters),
+                _ => {
+                    return Err(anyhow!(
+                        "{}: modules: missing or not a list of entries",
+                        path.display()
+                    ))
+                }
+            }
+        }
+        _ => return Err(anyhow!("{}: not {shape}", path.display())),
+    };
+    let modules = entries
+        .into_iter()
         .enumerate()
         .map(|(n, entry)| {
             serde_json::from_value::<Request>(entry).map_err(|e| {
                 anyhow!("{}: entry {n}: {e}: each entry is {{\"id\": \"mod-x-1.2.3\", \"action\": \"enable\" or \"disable\"}}", path.display())
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(InstallList {
+        modules,
+        parameters,
+    })
 }
 
 fn run_job(

@@ -141,10 +141,14 @@ pub enum Command {
     /// Name module ids, or give an Okapi install list with --file. A module the
     /// tenant does not have is installed; a newer id upgrades it; an older id
     /// downgrades it with the rollback of the enabled release's plugin; the same
-    /// id runs the plugin again, which reports `unchanged`. Required modules are
-    /// pulled in, in dependency order; modules with no package are listed as not
-    /// managed by Graft. By default all modules of a tenant commit together or
-    /// not at all.
+    /// id runs the plugin again, which reports `unchanged`; a module already at
+    /// the release is `uptodate` and not run (--reinstall runs it). The plan is
+    /// Okapi's: required modules pulled in, dependents moved to releases that
+    /// fit, a new provider of an interface taking over from the old, in
+    /// dependency order. A module nothing knows is an error; with
+    /// --allow-unmanaged, install-list entries with no package are listed as
+    /// not managed by Graft. By default all modules of a tenant commit together
+    /// or not at all.
     Install(InstallArgs),
     /// Upgrade every enabled module of tenants to its newest release.
     Upgrade(UpgradeArgs),
@@ -273,7 +277,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let json = cli.json;
     match &cli.command {
         Command::Tenant(command) => tenants::tenant(&cli, command)?,
-        Command::Modules(ModulesCommand::List) => tenants::modules(&cli)?,
+        Command::Modules(ModulesCommand::List { filter }) => {
+            tenants::modules(&cli, filter.as_deref())?
+        }
         Command::Install(args) => return jobs::install(&cli, args),
         Command::Upgrade(args) => return jobs::upgrade(&cli, args),
         Command::Disable(args) => return jobs::disable(&cli, args),

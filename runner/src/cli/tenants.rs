@@ -3,8 +3,9 @@
 
 use super::config::open;
 use super::{print, Cli};
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand};
+use graft::module_id::{ModuleId, ModuleSpec};
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
@@ -28,7 +29,13 @@ pub enum TenantCommand {
 #[derive(Subcommand)]
 pub enum ModulesCommand {
     /// List packages, with their interfaces and any problem that makes one unusable.
-    List,
+    List {
+        /// Only the packages this id prefix matches, as Okapi's `filter`: a
+        /// module name (mod-users) or a name and version prefix (mod-users-19,
+        /// mod-users-19.4).
+        #[arg(value_name = "PREFIX")]
+        filter: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -78,9 +85,21 @@ pub(super) fn tenant(cli: &Cli, command: &TenantCommand) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn modules(cli: &Cli) -> Result<()> {
+pub(super) fn modules(cli: &Cli, filter: Option<&str>) -> Result<()> {
     let graft = open(cli)?;
-    let (packages, unusable) = graft.packages()?;
+    let (mut packages, mut unusable) = graft.packages()?;
+    if let Some(filter) = filter {
+        let prefix = ModuleSpec::parse(filter).map_err(|e| anyhow!("{e}"))?;
+        packages.retain(|p| prefix.matches(&p.id));
+        unusable.retain(|bad| {
+            let name = bad
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            name.and_then(|n| ModuleId::parse(&n).ok())
+                .is_some_and(|id| prefix.matches(&id))
+        });
+    }
     print::modules(graft.modules_dir(), &packages, &unusable, cli.json);
     Ok(())
 }

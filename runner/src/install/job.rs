@@ -2,7 +2,7 @@
 
 use crate::host::ProgressFn;
 use crate::module_id::ModuleId;
-use crate::plan::{Request, RequestAction};
+use crate::plan::{ReleaseFilter, Request, RequestAction};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use std::sync::Arc;
@@ -85,6 +85,18 @@ pub struct InstallOptions {
     /// Run modules already at the requested release again (Okapi's
     /// `reinstall`); without it they are `uptodate` and not run.
     pub reinstall: bool,
+    /// Okapi's `preRelease` and `npmSnapshot`: which releases a module
+    /// name alone, or a dependency, may resolve to.
+    pub releases: ReleaseFilter,
+    /// Okapi's `depCheck=false`: the request as it is, no dependency
+    /// pulled in, moved or disabled, in the request's order.
+    pub no_dep_check: bool,
+    /// Okapi's `ignoreErrors`: with `CommitMode::PerModule`, a failed
+    /// module does not stop the modules after it.
+    pub ignore_errors: bool,
+    /// Install-list entries with no package are listed as not managed by
+    /// Graft instead of failing the plan (Okapi: "Module ... not found").
+    pub allow_unmanaged: bool,
     /// The time every plugin call of the job reads from its wall clock;
     /// default: when the job starts (see `host::Determinism`).
     pub clock: Option<SystemTime>,

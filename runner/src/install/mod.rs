@@ -62,7 +62,7 @@ impl Installer<'_> {
         };
         let recorded = db.modules().map_err(|e| anyhow!("tenant {tenant}: {e}"))?;
         let (packages, broken) = self.catalog.scan()?;
-        let mut plan = self.plan(tenant, &recorded, &packages, &broken, job)?;
+        let mut plan = self.plan(tenant, &recorded, &packages, &broken, job, options)?;
         if !options.reinstall {
             plan.settle_uptodate();
         }
@@ -88,12 +88,18 @@ impl Installer<'_> {
             warnings: Vec::new(),
         };
         let one_transaction = report.commit == CommitMode::Atomic;
+        if options.ignore_errors && one_transaction {
+            bail!(
+                "tenant {tenant}: --ignore-errors needs --commit per-module (and no --simulate): \
+                 in one transaction a failed module rolls every module back"
+            );
+        }
         if one_transaction {
             db.begin()
                 .map_err(|e| anyhow!("tenant {tenant}: cannot start a transaction: {e}"))?;
         }
         for work in works {
-            if !report.ok {
+            if !report.ok && !options.ignore_errors {
                 report.modules.push(not_run(&work));
                 continue;
             }

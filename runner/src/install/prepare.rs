@@ -8,7 +8,8 @@ use crate::host::{wit, Plugin};
 use crate::module_id::ModuleId;
 use crate::package::{BadPackage, Package};
 use crate::plan::{
-    self, Available, Enabled, Plan, PlanAction, PlanEntry, Request, RequestAction, Stage,
+    self, Available, Enabled, Plan, PlanAction, PlanEntry, PlanOptions, Request, RequestAction,
+    Stage,
 };
 use crate::storage::EnabledModule;
 use anyhow::{anyhow, bail, Result};
@@ -46,6 +47,7 @@ impl Installer<'_> {
         packages: &[Package],
         broken: &[BadPackage],
         job: &Job,
+        options: &InstallOptions,
     ) -> Result<Plan> {
         let available: Vec<Available> = packages
             .iter()
@@ -81,16 +83,44 @@ impl Installer<'_> {
         if requests.is_empty() {
             bail!("tenant {tenant}: nothing to do: name at least one module (or the tenant has none to upgrade)");
         }
-        let plan = plan::plan(&available, &enabled, &requests)
+        // Unknown modules are listed by the planner and judged here, where
+        // the catalog can say what there is instead.
+        let planning = PlanOptions {
+            reinstall: options.reinstall,
+            releases: options.releases,
+            dep_check: !options.no_dep_check,
+            allow_unmanaged: true,
+            ..PlanOptions::default()
+        };
+        let plan = plan::plan(&available, &enabled, &requests, &planning)
             .map_err(|e| anyhow!("tenant {tenant}: cannot plan: {e}"))?;
         for entry in plan.entries.iter().filter(|e| e.stage == Stage::NotManaged) {
-            // A module the operator named must exist (most likely a typo);
-            // one in an install list may be another's to manage, unless it
-            // has a package here that is broken.
-            let named = matches!(job, Job::Modules(_));
-            if named || self.catalog.broken(&entry.id, broken).is_some() {
-                return Err(self.catalog.missing(&entry.id, packages, broken));
+            // A module the operator named must exist (most likely a typo),
+            // and so must one of an install list unless --allow-unmanaged
+            // (a platform's list names modules that are another's to
+            // deploy); a broken package is never "not managed".
+            let allowed = match job {
+                Job::Modules(_) => false,
+                Job::InstallList(_) => options.allow_unmanaged,
+                Job::UpgradeAll => true,
+            };
+            if allowed && self.catalog.broken(&entry.id, broken).is_none() {
+                continue;
             }
+            if entry.action == PlanAction::Disable {
+                bail!(
+                    "tenant {tenant}: cannot disable {}: it is not enabled (graft status --tenant {tenant} lists what is){}",
+                    entry.id,
+                    if matches!(job, Job::InstallList(_)) { "; --allow-unmanaged lists it instead" } else { "" }
+                );
+            }
+            let error = self.catalog.missing(&entry.id, packages, broken);
+            if matches!(job, Job::InstallList(_)) {
+                return Err(error.context(
+                    "install list: a module with no package is an error, as in Okapi; --allow-unmanaged lists it as not managed by Graft",
+                ));
+            }
+            return Err(error);
         }
         Ok(plan)
     }

@@ -117,7 +117,36 @@ fn bad_input_exits_2_with_one_line() {
             &["install", "--tenant", "diku", "mod-users-1.x"],
         ),
         2,
-        "module id \"mod-users-1.x\": version \"1.x\" must be numbers",
+        "module \"mod-users-1.x\": missing version component in \"1.x\"",
+    );
+    assert_clean_error(
+        &graft(
+            data.path(),
+            &["install", "--tenant", "diku", "mod-users", "--pre-release", "maybe"],
+        ),
+        2,
+        "Expected \"true\", \"false\", \"only\" or undefined/null for parameter preRelease, but got: maybe",
+    );
+    // As Okapi: disabling what is not enabled is an error.
+    assert_clean_error(
+        &graft(data.path(), &["disable", "--tenant", "diku", "mod-users"]),
+        2,
+        "tenant diku: cannot disable mod-users: it is not enabled",
+    );
+    // --ignore-errors only where each module commits on its own.
+    assert_clean_error(
+        &graft(
+            data.path(),
+            &[
+                "install",
+                "--tenant",
+                "diku",
+                "mod-users-1.0.0",
+                "--ignore-errors",
+            ],
+        ),
+        2,
+        "--ignore-errors needs --commit per-module",
     );
     assert_clean_error(
         &graft(
@@ -344,6 +373,7 @@ fn install_lists_simulation_and_changes_from_the_command_line() {
             "--file",
             list_arg,
             "--simulate",
+            "--allow-unmanaged",
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -365,6 +395,7 @@ fn install_lists_simulation_and_changes_from_the_command_line() {
             "--file",
             list_arg,
             "--load-reference",
+            "--allow-unmanaged",
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -401,6 +432,55 @@ fn install_lists_simulation_and_changes_from_the_command_line() {
     assert!(String::from_utf8_lossy(&text.stdout)
         .contains("create index users-contact-email on contact.email"));
 
+    // Without --allow-unmanaged, an entry with no package is Okapi's error.
+    assert_clean_error(
+        &graft(
+            data.path(),
+            &["install", "--tenant", "diku", "--file", list_arg],
+        ),
+        2,
+        "unknown module folio_users-11.0.11: no package of folio_users",
+    );
+    // Okapi's install parameters, in the list itself.
+    std::fs::write(
+        &list,
+        r#"{"modules": [{"id": "mod-users", "action": "enable"}],
+            "parameters": {"reinstall": "true", "simulate": true, "preRelease": "false"}}"#,
+    )
+    .unwrap();
+    let output = graft(
+        data.path(),
+        &["--json", "install", "--tenant", "diku", "--file", list_arg],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let result = json(&output);
+    assert_eq!(
+        result["tenants"][0]["simulated"], true,
+        "simulate from the list"
+    );
+    assert_eq!(
+        result["tenants"][0]["plan"][0]["action"], "enable",
+        "reinstall from the list"
+    );
+    std::fs::write(
+        &list,
+        r#"{"modules": [], "parameters": {"preRelease": "sometimes"}}"#,
+    )
+    .unwrap();
+    assert_clean_error(
+        &graft(data.path(), &["install", "--tenant", "diku", "--file", list_arg]),
+        2,
+        "parameters: Expected \"true\", \"false\", \"only\" or undefined/null for parameter preRelease, but got: sometimes",
+    );
+    std::fs::write(&list, r#"{"modules": [], "parameters": {"dryRun": true}}"#).unwrap();
+    assert_clean_error(
+        &graft(
+            data.path(),
+            &["install", "--tenant", "diku", "--file", list_arg],
+        ),
+        2,
+        "unknown field `dryRun`",
+    );
     std::fs::write(&list, r#"[{"id": "mod-users-1.0.0", "action": "install"}]"#).unwrap();
     assert_clean_error(
         &graft(
@@ -669,7 +749,14 @@ fn every_command_of_the_readme_runs_end_to_end() {
         (vec!["install", "--tenant", "diku", "mod-users-1.1.0"], 0),
         (vec!["install", "--tenant", "diku", "mod-users"], 0),
         (
-            vec!["install", "--tenant", "diku", "--file", &install_list],
+            vec![
+                "install",
+                "--tenant",
+                "diku",
+                "--file",
+                &install_list,
+                "--allow-unmanaged",
+            ],
             0,
         ),
         (
@@ -685,6 +772,11 @@ fn every_command_of_the_readme_runs_end_to_end() {
         ),
         (
             vec!["disable", "--tenant", "diku", "mod-inventory-storage"],
+            0,
+        ),
+        // Enabled again (its data was kept), to be disabled with --purge.
+        (
+            vec!["install", "--tenant", "diku", "mod-inventory-storage"],
             0,
         ),
         (
@@ -843,4 +935,39 @@ fn every_command_of_the_readme_runs_end_to_end() {
             subcommand.join(" ")
         );
     }
+}
+
+/// `graft modules list PREFIX` filters as Okapi's `filter`: a module name,
+/// or a name and version prefix.
+#[test]
+fn modules_list_filters_by_id_prefix() {
+    let data = TempDir::new().unwrap();
+    let listed = |filter: &str| -> Vec<String> {
+        let output = graft(data.path(), &["--json", "modules", "list", filter]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        json(&output)["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        listed("mod-users"),
+        ["mod-users-1.0.0", "mod-users-1.1.0", "mod-users-2.0.0"]
+    );
+    assert_eq!(
+        listed("mod-users-1"),
+        ["mod-users-1.0.0", "mod-users-1.1.0"]
+    );
+    assert_eq!(listed("mod-users-1.1"), ["mod-users-1.1.0"]);
+    assert!(
+        listed("mod-user").is_empty(),
+        "a prefix of the name is not the name"
+    );
+    assert_clean_error(
+        &graft(data.path(), &["modules", "list", "mod-users-1.x"]),
+        2,
+        "missing version component",
+    );
 }

@@ -21,6 +21,14 @@ fn install_list(release: &str) -> Vec<Request> {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A platform's install list names modules Graft has no package of.
+fn platform_list() -> InstallOptions {
+    InstallOptions {
+        allow_unmanaged: true,
+        ..InstallOptions::default()
+    }
+}
+
 #[test]
 fn real_install_lists_plan_against_the_sample_packages() {
     let runner = TestRunner::with_sample_modules();
@@ -30,6 +38,7 @@ fn real_install_lists_plan_against_the_sample_packages() {
         assert!(list.len() >= 140, "{release}");
         let options = InstallOptions {
             simulate: true,
+            allow_unmanaged: true,
             ..InstallOptions::default()
         };
         let report = runner
@@ -68,7 +77,7 @@ fn upgrade_from_r1_2024_to_r2_2024_where_packages_exist() {
         .run(
             "diku",
             &Job::InstallList(install_list("R1-2024-GA")),
-            &InstallOptions::default(),
+            &platform_list(),
         )
         .unwrap();
     assert!(r1.ok);
@@ -86,7 +95,7 @@ fn upgrade_from_r1_2024_to_r2_2024_where_packages_exist() {
         .run(
             "diku",
             &Job::InstallList(install_list("R2-2024-GA")),
-            &InstallOptions::default(),
+            &platform_list(),
         )
         .unwrap();
     assert!(r2.ok, "{:?}", r2.failure());
@@ -221,6 +230,49 @@ fn an_atomic_job_commits_all_modules_or_none() {
         .map(|m| m.module_id)
         .collect();
     assert_eq!(enabled, ["mod-users-1.1.0"]);
+
+    // Okapi's ignoreErrors: a failed module does not stop the ones after it.
+    runner.tenant("east");
+    runner.install_ok("east", &["mod-users-1.0.0"], &with_data(100));
+    let ignoring = InstallOptions {
+        commit: CommitMode::PerModule,
+        ignore_errors: true,
+        ..InstallOptions::default()
+    };
+    let report = runner.install("east", &ids, &ignoring).unwrap();
+    assert!(!report.ok, "a failure is still a failure");
+    let statuses: Vec<ModuleStatus> = report.modules.iter().map(|m| m.status).collect();
+    assert_eq!(
+        statuses[..2],
+        [ModuleStatus::Committed, ModuleStatus::RolledBack]
+    );
+    assert_ne!(
+        statuses[2],
+        ModuleStatus::NotRun,
+        "the module after the failure ran"
+    );
+    // In one transaction there is nothing to go on with: refused up front.
+    let atomic = InstallOptions {
+        ignore_errors: true,
+        ..InstallOptions::default()
+    };
+    let error = runner.install("east", &ids, &atomic).unwrap_err();
+    assert!(format!("{error:#}").contains("--ignore-errors needs --commit per-module"));
+}
+
+#[test]
+fn install_lists_name_only_modules_graft_knows_unless_allowed() {
+    let runner = TestRunner::with_sample_modules();
+    runner.tenant("diku");
+    let list = install_list("R1-2024-GA");
+    let error = runner
+        .graft
+        .run("diku", &Job::InstallList(list), &InstallOptions::default())
+        .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("--allow-unmanaged"), "{message}");
+    assert!(message.contains("unknown module"), "{message}");
+    assert!(runner.dump("diku").modules.is_empty(), "nothing written");
 }
 
 #[test]

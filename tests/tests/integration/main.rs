@@ -5,6 +5,7 @@ mod bad_input;
 mod engine;
 mod hostile;
 mod lifecycle;
+mod okapi;
 mod overlay;
 mod planning;
 mod platform;
