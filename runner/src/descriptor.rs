@@ -3,7 +3,7 @@
 //! Only the fields the runner uses are typed; every other field (handlers,
 //! permission sets, launch descriptors, ...) is kept as it is.
 
-use crate::module_id::ModuleId;
+use crate::module_id::{InterfaceVersion, ModuleId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -99,27 +99,33 @@ fn check_interfaces(
         let Some(Value::String(version)) = item.get("version") else {
             return Err(format!("{at}.version: missing or not a string"));
         };
-        let versions: Vec<&str> = if alternatives {
-            version.split_whitespace().collect()
-        } else {
-            vec![version.as_str()]
-        };
-        if versions.is_empty() || !versions.iter().all(|v| is_interface_version(v)) {
+        // As Okapi's `validateVersion`: the first alternative must be
+        // maj.min or maj.min.patch; later ones are read up to the first
+        // that is not a version.
+        if !InterfaceVersion::is_valid_field(version) {
             return Err(format!(
-                "{at}.version: {version:?} is not an interface version (maj.min or maj.min.patch{})",
-                if alternatives { ", alternatives separated by spaces" } else { "" }
+                "{at}.version: {:?} is not an interface version (maj.min or maj.min.patch{})",
+                crate::text::truncate(version, 100),
+                if alternatives {
+                    ", alternatives separated by spaces"
+                } else {
+                    ""
+                }
             ));
+        }
+        match item.get("interfaceType") {
+            None => {}
+            Some(Value::String(kind))
+                if ["proxy", "system", "multiple"].contains(&kind.as_str()) => {}
+            Some(other) => {
+                return Err(format!(
+                "{at}.interfaceType: {} is not proxy, system or multiple (Okapi refuses it too)",
+                crate::text::truncate(&other.to_string(), 100)
+            ))
+            }
         }
     }
     Ok(())
-}
-
-fn is_interface_version(version: &str) -> bool {
-    let parts: Vec<&str> = version.split('.').collect();
-    (2..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -135,6 +141,23 @@ mod tests {
         assert_eq!(id.name, "mod-users");
         assert!(descriptor.other.contains_key("launchDescriptor"));
         assert!(descriptor.provides[0].other.contains_key("handlers"));
+    }
+
+    #[test]
+    fn takes_the_interface_versions_okapi_takes() {
+        // Okapi checks the first alternative; 32-bit numbers, signs included.
+        for version in ["1.0", "1.2.3", "16.0 17.0", "1.0 x", "01.2", "+1.0"] {
+            let text = format!(
+                r#"{{"id": "mod-a-1.0.0", "requires": [{{"id": "x", "version": "{version}"}}]}}"#
+            );
+            assert!(ModuleDescriptor::parse(&text).is_ok(), "{version}");
+        }
+        for version in ["1", "1.2.3.4", "x.1", "1.99999999999", ""] {
+            let text = format!(
+                r#"{{"id": "mod-a-1.0.0", "requires": [{{"id": "x", "version": "{version}"}}]}}"#
+            );
+            assert!(ModuleDescriptor::parse(&text).is_err(), "{version}");
+        }
     }
 
     #[test]
@@ -155,6 +178,14 @@ mod tests {
                 "field provides",
             ),
             ("{", "not JSON"),
+            (
+                r#"{"id": "mod-users-1.0.0", "provides": [{"id": "users", "version": "1.0", "interfaceType": "internal"}]}"#,
+                "provides[0].interfaceType",
+            ),
+            (
+                r#"{"id": "mod-users-1.0.0", "requires": [{"id": "users", "version": " 1.0"}]}"#,
+                "requires[0].version",
+            ),
         ];
         for (text, expected) in cases {
             let error = ModuleDescriptor::parse(text).unwrap_err();

@@ -4,7 +4,11 @@
 //! the list's order where no dependency decides; disables are taken from
 //! the end of that order (dependents first), enables from its start.
 //!
-//! One difference, on purpose: where dependencies form a cycle, Okapi puts
+//! Two differences, on purpose. A module being disabled provides nothing to
+//! modules being enabled (Okapi's sort matches interfaces by name across
+//! both, and can enable a module before the release that really provides
+//! what it requires, when an old provider of the interface is disabled in
+//! the same plan). And where dependencies form a cycle, Okapi puts
 //! the modules of the cycle last in the list's order, whatever they
 //! require. Graft lets optional interfaces give way first, so that a
 //! module still comes after the providers of what it requires; a cycle of
@@ -36,20 +40,30 @@ pub(super) fn sort<'a>(
             PlanAction::Enable | PlanAction::Uptodate | PlanAction::Disable
         )
     };
-    let mut modules: Vec<&str> = entries
+    // Each module of the list with its side: leaving (its entry disables
+    // it) or staying. A module the request disables and the fix-up enables
+    // again is on both sides, once each.
+    let mut modules: Vec<(&str, bool)> = entries
         .iter()
         .filter(|e| ordered(e))
-        .map(|e| e.id.as_str())
+        .map(|e| (e.id.as_str(), e.action == PlanAction::Disable))
         .collect();
-    let listed: BTreeSet<&str> = modules.iter().copied().collect();
-    modules.extend(enabled.iter().copied().filter(|id| !listed.contains(id)));
+    let listed: BTreeSet<&str> = modules.iter().map(|(id, _)| *id).collect();
+    modules.extend(
+        enabled
+            .iter()
+            .filter(|id| !listed.contains(*id))
+            .map(|id| (*id, false)),
+    );
     let to_run: BTreeSet<&str> = entries
         .iter()
         .filter(|e| e.action == PlanAction::Enable)
         .map(|e| e.id.as_str())
         .collect();
-    let sorted = topological(&modules, &lookup, &to_run)?;
-    let sorted: Vec<String> = sorted.into_iter().map(str::to_string).collect();
+    let sorted: Vec<(String, bool)> = topological(&modules, &lookup, &to_run)?
+        .into_iter()
+        .map(|(id, leaving)| (id.to_string(), leaving))
+        .collect();
 
     let mut left: Vec<Option<PlanEntry>> = entries.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(left.len());
@@ -63,10 +77,10 @@ pub(super) fn sort<'a>(
             }
         }
     };
-    for id in sorted.iter().rev() {
+    for (id, _) in sorted.iter().rev().filter(|(_, leaving)| *leaving) {
         take(id, &[PlanAction::Disable], &mut out);
     }
-    for id in &sorted {
+    for (id, _) in sorted.iter().filter(|(_, leaving)| !*leaving) {
         take(id, &[PlanAction::Enable, PlanAction::Uptodate], &mut out);
     }
     out.extend(left.into_iter().flatten());
@@ -75,48 +89,43 @@ pub(super) fn sort<'a>(
 
 /// Okapi's `topoSort`: passes over the modules in order, each taking every
 /// module whose required and optional interfaces (those some module of the
-/// list provides) are provided by modules already taken.
+/// list provides) are provided by modules already taken. Modules leaving
+/// and modules staying are ordered each among their own: an interface is
+/// keyed with its side.
 fn topological<'s, 'a>(
-    modules: &[&'s str],
+    modules: &[(&'s str, bool)],
     lookup: &impl Fn(&str) -> Option<Module<'a>>,
     to_run: &BTreeSet<&str>,
-) -> Result<Vec<&'s str>, String> {
-    let found: Vec<Option<Module<'a>>> = modules.iter().map(|id| lookup(id)).collect();
-    let provides = |i: usize| -> Vec<&'a str> {
+) -> Result<Vec<(&'s str, bool)>, String> {
+    let found: Vec<Option<Module<'a>>> = modules.iter().map(|(id, _)| lookup(id)).collect();
+    let side = |i: usize| modules[i].1;
+    let provides = |i: usize| -> Vec<(bool, &'a str)> {
         found[i].map_or_else(Vec::new, |m| {
             m.provides()
                 .iter()
                 .filter(|p| is_regular(&p.id, &p.other))
-                .map(|p| p.id.as_str())
+                .map(|p| (side(i), p.id.as_str()))
                 .collect()
         })
     };
-    let all_provided: BTreeSet<&str> = (0..modules.len()).flat_map(provides).collect();
-    // What module i waits for: (required, optional) interfaces someone provides.
-    let waits: Vec<(Vec<&str>, Vec<&str>)> = found
-        .iter()
-        .map(|m| {
-            let Some(m) = m else {
+    let all_provided: BTreeSet<(bool, &str)> = (0..modules.len()).flat_map(provides).collect();
+    // What module i waits for: (required, optional) interfaces a module of
+    // its side provides.
+    let waits: Vec<(Vec<(bool, &str)>, Vec<(bool, &str)>)> = (0..modules.len())
+        .map(|i| {
+            let Some(m) = found[i] else {
                 return (Vec::new(), Vec::new());
             };
-            let known = |id: &&str| all_provided.contains(id);
-            let required: Vec<&str> = m
-                .requires()
-                .iter()
-                .map(|r| r.id.as_str())
-                .filter(known)
-                .collect();
-            let any: Vec<&str> = m
-                .requires_or_uses()
-                .map(|r| r.id.as_str())
-                .filter(known)
-                .collect();
+            let keyed = |r: &'a crate::descriptor::InterfaceReference| (side(i), r.id.as_str());
+            let known = |key: &(bool, &str)| all_provided.contains(key);
+            let required: Vec<_> = m.requires().iter().map(keyed).filter(known).collect();
+            let any: Vec<_> = m.requires_or_uses().map(keyed).filter(known).collect();
             (required, any)
         })
         .collect();
-    let mut have: BTreeSet<&str> = BTreeSet::new();
+    let mut have: BTreeSet<(bool, &str)> = BTreeSet::new();
     let mut left: Vec<usize> = (0..modules.len()).collect();
-    let mut result: Vec<&'s str> = Vec::with_capacity(modules.len());
+    let mut result: Vec<(&'s str, bool)> = Vec::with_capacity(modules.len());
     while !left.is_empty() {
         let mut taken = false;
         let mut i = 0;
@@ -144,7 +153,10 @@ fn topological<'s, 'a>(
             result.push(modules[at]);
             continue;
         }
-        if left.iter().any(|&at| to_run.contains(modules[at])) {
+        if left
+            .iter()
+            .any(|&at| !modules[at].1 && to_run.contains(modules[at].0))
+        {
             return Err(required_cycle(modules, &left, &waits, &have, &provides));
         }
         // Modules that stay as they are: Okapi's order (the list's).
@@ -156,16 +168,16 @@ fn topological<'s, 'a>(
 /// A cycle of required interfaces among the modules `left`, as
 /// "a -> b -> a" with the message Graft gives.
 fn required_cycle<'a>(
-    modules: &[&str],
+    modules: &[(&str, bool)],
     left: &[usize],
-    waits: &[(Vec<&str>, Vec<&str>)],
-    have: &BTreeSet<&str>,
-    provides: &impl Fn(usize) -> Vec<&'a str>,
+    waits: &[(Vec<(bool, &str)>, Vec<(bool, &str)>)],
+    have: &BTreeSet<(bool, &str)>,
+    provides: &impl Fn(usize) -> Vec<(bool, &'a str)>,
 ) -> String {
     // Each module left waits on a required interface only modules left
     // provide: walk from one until a module repeats.
     let next = |at: usize| -> usize {
-        let missing: Vec<&str> = waits[at]
+        let missing: Vec<(bool, &str)> = waits[at]
             .0
             .iter()
             .copied()
@@ -183,7 +195,7 @@ fn required_cycle<'a>(
             let cycle: Vec<&str> = path[start..]
                 .iter()
                 .chain([&step])
-                .map(|&p| modules[p])
+                .map(|&p| modules[p].0)
                 .collect();
             return format!(
                 "modules {} require interfaces of each other in a cycle: none can be enabled first",

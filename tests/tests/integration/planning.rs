@@ -509,6 +509,44 @@ fn cases() -> Vec<Case> {
             expect: Err("interface x required by module folio_a-1.2.100001 not found"),
         },
         Case {
+            // Found by the property test: Okapi's sort would let the
+            // disabled mod-x-2.0.0 satisfy mod-a, and enable mod-a first.
+            name: "a provider being disabled provides nothing to modules being enabled",
+            options: PlanOptions::default(),
+            catalog: vec![
+                module("mod-x-1.0.0", &["x 1.2"], &[]),
+                module("mod-x-2.0.0", &["x 2.0"], &[]),
+                module("mod-a-1.0.0", &["a 1.0"], &["x 1.1"]),
+            ],
+            enabled: &["mod-x-2.0.0"],
+            request: &["-mod-x", "mod-a-1.0.0"],
+            expect: Ok(&[
+                "disable mod-x-2.0.0",
+                "enable mod-x-1.0.0: mod-a-1.0.0 requires interface x 1.1",
+                "enable mod-a-1.0.0",
+            ]),
+        },
+        Case {
+            // As Okapi: the request disables mod-x, but mod-a, which it
+            // names too, requires it: mod-x goes, after mod-b that requires
+            // it, and comes back for mod-a.
+            name: "disabling what a requested module requires: disabled, then enabled again",
+            options: PlanOptions::default(),
+            catalog: vec![
+                module("mod-x-1.0.0", &["x 1.0"], &[]),
+                module("mod-a-1.0.0", &["a 1.0"], &["x 1.0"]),
+                module("mod-b-1.0.0", &["b 1.0"], &["x 1.0"]),
+            ],
+            enabled: &["mod-x-1.0.0", "mod-b-1.0.0"],
+            request: &["mod-a-1.0.0", "-mod-x", "-mod-b"],
+            expect: Ok(&[
+                "disable mod-b-1.0.0",
+                "disable mod-x-1.0.0",
+                "enable mod-x-1.0.0: mod-a-1.0.0 requires interface x 1.0",
+                "enable mod-a-1.0.0",
+            ]),
+        },
+        Case {
             name: "--no-dep-check: the request as it is, in its order",
             options: PlanOptions {
                 dep_check: false,
@@ -673,7 +711,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(500))]
+        #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn plans_respect_dependencies_and_settle(
             needs in needs(),
