@@ -50,6 +50,22 @@ impl Tally {
         }
     }
 
+    /// Cases `[test, a, b, expected]`: Okapi's answer for `a` and `b`.
+    fn pairs<T: std::fmt::Display>(
+        &mut self,
+        cases: &[Value],
+        parse: impl Fn(&str) -> T,
+        relation: &str,
+        answer: impl Fn(&T, &T) -> Value,
+    ) {
+        for case in cases {
+            let (a, b) = (parse(s(&case[1])), parse(s(&case[2])));
+            let got = answer(&a, &b);
+            let what = format!("{a} {relation} {b}: Okapi {}, Graft {got}", case[3]);
+            self.check(s(&case[0]), what, got == case[3]);
+        }
+    }
+
     fn finish(self, area: &str, at_least: usize) {
         assert!(
             self.failures.is_empty(),
@@ -81,43 +97,19 @@ fn semantic_versions_as_okapi() {
         });
         tally.check(s(&case["test"]), format!("{text}: {parsed:?}"), agrees);
     }
-    for case in list(&cases, "semver_compare") {
-        let (a, b) = (
-            Version::parse(s(&case[1])).unwrap(),
-            Version::parse(s(&case[2])).unwrap(),
-        );
-        let expected = case[3].as_i64().unwrap() as i32;
-        let got = a.compare(&b);
-        tally.check(
-            s(&case[0]),
-            format!("{a} vs {b}: Okapi {expected}, Graft {got}"),
-            got == expected,
-        );
-    }
-    for case in list(&cases, "semver_equal") {
-        let (a, b) = (
-            Version::parse(s(&case[1])).unwrap(),
-            Version::parse(s(&case[2])).unwrap(),
-        );
-        let expected = case[3].as_bool().unwrap();
-        tally.check(
-            s(&case[0]),
-            format!("{a} == {b}: Okapi {expected}"),
-            (a == b) == expected,
-        );
-    }
-    for case in list(&cases, "semver_prefix") {
-        let (a, b) = (
-            Version::parse(s(&case[1])).unwrap(),
-            Version::parse(s(&case[2])).unwrap(),
-        );
-        let expected = case[3].as_bool().unwrap();
-        tally.check(
-            s(&case[0]),
-            format!("{a} has prefix {b}: Okapi {expected}"),
-            a.has_prefix(&b) == expected,
-        );
-    }
+    let version = |t: &str| Version::parse(t).unwrap();
+    tally.pairs(list(&cases, "semver_compare"), version, "vs", |a, b| {
+        json!(a.compare(b))
+    });
+    tally.pairs(list(&cases, "semver_equal"), version, "==", |a, b| {
+        json!(a == b)
+    });
+    tally.pairs(
+        list(&cases, "semver_prefix"),
+        version,
+        "has prefix",
+        |a, b| json!(a.has_prefix(b)),
+    );
     for case in list(&cases, "semver_invalid") {
         let text = s(&case[1]);
         let okapi = s(&case[2]);
@@ -150,39 +142,20 @@ fn module_ids_as_okapi() {
                 == case["npm_snapshot"].as_bool().unwrap();
         tally.check(s(&case["test"]), format!("{id}: {parsed:?}"), agrees);
     }
-    for case in list(&cases, "module_id_equal") {
-        let (a, b) = (spec(&case[1]), spec(&case[2]));
-        let expected = case[3].as_bool().unwrap();
-        tally.check(
-            s(&case[0]),
-            format!("{a} == {b}: Okapi {expected}"),
-            (a == b) == expected,
-        );
-    }
-    for case in list(&cases, "module_id_prefix") {
-        let (a, b) = (spec(&case[1]), spec(&case[2]));
-        let expected = case[3].as_bool().unwrap();
-        // Okapi's `a.hasPrefix(b)`: b, as a pattern, matches a.
-        let got = match (ModuleId::parse(&a.to_string()), &b) {
-            (Ok(id), pattern) => pattern.matches(&id),
-            (Err(_), _) => false,
-        };
-        tally.check(
-            s(&case[0]),
-            format!("{a} has prefix {b}: Okapi {expected}"),
-            got == expected,
-        );
-    }
-    for case in list(&cases, "module_id_compare") {
-        let (a, b) = (spec(&case[1]), spec(&case[2]));
-        let expected = case[3].as_i64().unwrap() as i32;
-        let got = a.compare(&b);
-        tally.check(
-            s(&case[0]),
-            format!("{a} vs {b}: Okapi {expected}, Graft {got}"),
-            got == expected,
-        );
-    }
+    let id = |t: &str| ModuleSpec::parse(t).unwrap();
+    tally.pairs(list(&cases, "module_id_equal"), id, "==", |a, b| {
+        json!(a == b)
+    });
+    // Okapi's `a.hasPrefix(b)`: b, as a pattern, matches a.
+    tally.pairs(
+        list(&cases, "module_id_prefix"),
+        id,
+        "has prefix",
+        |a, b| json!(ModuleId::parse(&a.to_string()).is_ok_and(|a| b.matches(&a))),
+    );
+    tally.pairs(list(&cases, "module_id_compare"), id, "vs", |a, b| {
+        json!(a.compare(b))
+    });
     for case in list(&cases, "module_id_latest") {
         let of = spec(&case["of"]);
         let among: Vec<ModuleId> = list(case, "among")
