@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::env;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -79,6 +80,54 @@ fn main() {
             fs::copy(&wasm, dest.join("plugin.wasm")).unwrap();
         }
     }
+    pack(
+        &out_dir.join("sample-modules"),
+        &out_dir.join("sample-modules.pack.gz"),
+    );
+}
+
+/// Every file of the sample packages in one gzip stream, for the binary
+/// to carry (`graft_sample_modules::unpack` reads it): for each file, its
+/// path's length (u32 LE), the path ('/'-separated, relative), its size
+/// (u64 LE) and its bytes, after the magic `GRAFTPK1`.
+fn pack(dir: &Path, to: &Path) {
+    fn files(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) {
+        for entry in sorted_entries(dir) {
+            let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if entry.is_dir() {
+                files(&entry, &path, out);
+            } else {
+                out.push((path, entry));
+            }
+        }
+    }
+    let mut list = Vec::new();
+    files(dir, "", &mut list);
+    let file = fs::File::create(to).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+    gz.write_all(b"GRAFTPK1").unwrap();
+    for (path, file) in list {
+        let bytes = fs::read(&file).unwrap();
+        gz.write_all(&(path.len() as u32).to_le_bytes()).unwrap();
+        gz.write_all(path.as_bytes()).unwrap();
+        gz.write_all(&(bytes.len() as u64).to_le_bytes()).unwrap();
+        gz.write_all(&bytes).unwrap();
+    }
+    gz.finish().unwrap();
+}
+
+fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    entries
 }
 
 fn ensure_wasm_target() {

@@ -30,18 +30,63 @@ fn config(cli: &Cli) -> Result<Config> {
     })
 }
 
-fn modules_dir(cli: &Cli, config: &Config) -> PathBuf {
-    cli.modules
-        .clone()
-        .or(config.modules.clone())
-        .unwrap_or_else(|| graft_sample_modules::sample_modules_dir().to_path_buf())
+/// The modules folder, found at run time (nothing of the build machine is
+/// compiled in): `--modules` or `GRAFT_MODULES`, the config file's
+/// `modules`, a `modules` folder beside the data directory, or else the
+/// sample packages the binary carries, written out once into the data
+/// directory.
+fn modules_dir(cli: &Cli, config: &Config) -> Result<PathBuf> {
+    if let Some(dir) = cli.modules.clone().or(config.modules.clone()) {
+        return Ok(dir);
+    }
+    let beside = cli
+        .data_dir
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join("modules");
+    if beside.is_dir() {
+        return Ok(beside);
+    }
+    sample_modules(&cli.data_dir)
+}
+
+/// The binary's sample packages, in `<data-dir>/sample-modules-<hash>`:
+/// written on first use (into a temporary folder, then renamed, so that a
+/// concurrent or interrupted run never leaves half a folder), and named by
+/// their content, so that another graft binary writes its own.
+fn sample_modules(data_dir: &Path) -> Result<PathBuf> {
+    let packed = graft_sample_modules::SAMPLE_PACKAGES;
+    let hash = xxhash_rust::xxh3::xxh3_64(packed);
+    let dir = data_dir.join(format!("sample-modules-{hash:016x}"));
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let cannot = |e: std::io::Error| {
+        anyhow!(
+            "{}: cannot write the sample packages: {e} (or name a modules folder with --modules)",
+            dir.display()
+        )
+    };
+    std::fs::create_dir_all(data_dir).map_err(cannot)?;
+    let partial = tempfile::Builder::new()
+        .prefix(".sample-modules-")
+        .tempdir_in(data_dir)
+        .map_err(cannot)?;
+    graft_sample_modules::unpack(packed, partial.path()).map_err(cannot)?;
+    match std::fs::rename(partial.path(), &dir) {
+        Ok(()) => {}
+        // Another run wrote them first: theirs are the same.
+        Err(_) if dir.is_dir() => {}
+        Err(e) => return Err(cannot(e)),
+    }
+    Ok(dir)
 }
 
 pub(super) fn open(cli: &Cli) -> Result<Graft> {
     let config = config(cli)?;
     let graft = Graft::open(
         &cli.data_dir,
-        &modules_dir(cli, &config),
+        &modules_dir(cli, &config)?,
         cli.limits.limits()?,
         cli.limits.stack_kb << 10,
     )?;
@@ -55,7 +100,7 @@ pub(super) fn open(cli: &Cli) -> Result<Graft> {
 pub(super) fn open_in(cli: &Cli, data_dir: &Path) -> Result<Graft> {
     Graft::open(
         data_dir,
-        &modules_dir(cli, &config(cli)?),
+        &modules_dir(cli, &config(cli)?)?,
         cli.limits.limits()?,
         cli.limits.stack_kb << 10,
     )

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tenants::{ChangesArgs, ModulesCommand, ReferenceCommand, TenantArg, TenantCommand};
-use vendor::{FixtureCommand, ValidateArgs};
+use vendor::{FixtureCommand, ValidateArgs, WitArgs};
 
 /// Exit code when a step failed (its module was rolled back).
 pub const EXIT_FAILED: u8 = 1;
@@ -67,7 +67,8 @@ pub struct Cli {
     pub data_dir: PathBuf,
 
     /// Folder of module packages (one sub-folder per module release);
-    /// default: the sample modules built with graft.
+    /// default: a `modules` folder beside the data directory, or else the sample
+    /// packages graft carries, written into the data directory on first use.
     #[arg(long, global = true, env = "GRAFT_MODULES")]
     pub modules: Option<PathBuf>,
 
@@ -195,6 +196,25 @@ pub enum Command {
     /// Capture a tenant's database as a fixture file, or restore one into a new tenant.
     #[command(subcommand)]
     Fixture(FixtureCommand),
+    /// Print the plugin contract (the WIT package graft:migration), or write
+    /// it into a folder, for a bindings generator (wit-bindgen, componentize-py,
+    /// jco/componentize-js).
+    ///
+    /// A plugin is a WebAssembly component (wasm32-wasip2) exporting the
+    /// contract's `migration` interface. Besides the contract, it may import
+    /// WASI 0.2: wasi:cli (stdout and stderr, captured into the step log and
+    /// bounded; no environment variables, no arguments; an exit ends the
+    /// call), wasi:clocks (the wall clock reads the job's start, fixed; the
+    /// monotonic clock is real), wasi:random (seeded by tenant, release and
+    /// step: reproducible, never secret), wasi:filesystem (only the package's
+    /// data folders, read-only, at /system-data, /reference-data and
+    /// /sample-data), and wasi:io. The host refuses everything else: every
+    /// socket and name lookup of wasi:sockets fails, and no host file outside
+    /// those folders is reachable.
+    #[command(
+        after_help = "Examples:\n  graft wit > migration.wit\n  graft wit --out wit/   # writes wit/migration.wit"
+    )]
+    Wit(WitArgs),
     /// Take over a module's schema in an existing FOLIO database (PostgreSQL).
     ///
     /// Every table of `<tenant>_<module>` with FOLIO's `id` and `jsonb` columns
@@ -291,6 +311,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => return demo::run(&cli, args),
         Command::Validate(args) => return vendor::validate(&cli, args),
         Command::Fixture(command) => vendor::fixture(&cli, command)?,
+        Command::Wit(args) => vendor::wit(args, json)?,
         Command::Worker(args) => return postgres::worker(&cli, args),
         Command::Jobs => postgres::jobs(&cli)?,
         Command::Adopt(args) => postgres::adopt(&cli, args)?,

@@ -91,3 +91,37 @@ pub(super) fn fixture(cli: &Cli, command: &FixtureCommand) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct WitArgs {
+    /// Write `migration.wit` into this folder (made if missing) instead of
+    /// printing it.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `graft wit`: the contract this binary implements, from the binary itself.
+pub(super) fn wit(args: &WitArgs, json: bool) -> Result<()> {
+    let text = graft::host::CONTRACT_WIT;
+    let written = match &args.out {
+        None => None,
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow!("{}: cannot make the folder: {e}", dir.display()))?;
+            let file = dir.join("migration.wit");
+            std::fs::write(&file, text)
+                .map_err(|e| anyhow!("{}: cannot write: {e}", file.display()))?;
+            Some(file)
+        }
+    };
+    match (json, &written) {
+        (true, _) => print::print_json(&serde_json::json!({
+            "package": graft::host::CONTRACT,
+            "file": written,
+            "wit": if written.is_none() { Some(text) } else { None },
+        })),
+        (false, Some(file)) => println!("wrote {} ({})", file.display(), graft::host::CONTRACT),
+        (false, None) => print!("{text}"),
+    }
+    Ok(())
+}

@@ -54,6 +54,11 @@ pub use bindings::graft::migration::types as wit;
 
 /// The contract this runner implements; plugins of any 0.1.x are accepted.
 pub const CONTRACT: &str = "graft:migration@0.1.0";
+
+/// The contract's WIT package as this runner was built with it, for
+/// bindings generators (`graft wit`): compiled in, so that the binary
+/// carries its own contract.
+pub const CONTRACT_WIT: &str = include_str!("../../../wit/migration.wit");
 const CONTRACT_PACKAGE: &str = "graft:migration/";
 const SUPPORTED_MAJOR_MINOR: (u64, u64) = (0, 1);
 

@@ -694,6 +694,7 @@ fn every_command_of_the_readme_runs_end_to_end() {
     let d = data.path();
     let files = TempDir::new().unwrap();
     let file = |name: &str| files.path().join(name).to_str().unwrap().to_string();
+    let wit_dir = d.join("wit").to_str().unwrap().to_string();
     let (install_list, record, fixtures, junit) = (
         file("install.json"),
         file("record.json"),
@@ -905,6 +906,7 @@ fn every_command_of_the_readme_runs_end_to_end() {
         (vec!["worker", "--exit-when-idle"], pg_only),
         (vec!["jobs"], pg_only),
         (vec!["demo", "--users", "20"], 0),
+        (vec!["wit", "--out", &wit_dir], 0),
     ];
     let mut ran: Vec<Vec<String>> = Vec::new();
     for (args, code) in &steps {
@@ -969,5 +971,72 @@ fn modules_list_filters_by_id_prefix() {
         &graft(data.path(), &["modules", "list", "mod-users-1.x"]),
         2,
         "missing version component",
+    );
+}
+
+/// The binary stands alone: copied into an empty folder, with nothing of the
+/// build machine (no modules folder named, none beside the data directory),
+/// `graft demo` runs from the sample packages the binary carries.
+#[test]
+fn the_binary_alone_runs_the_demo() {
+    let alone = TempDir::new().unwrap();
+    let binary = alone.path().join("graft");
+    std::fs::copy(env!("CARGO_BIN_EXE_graft"), &binary).unwrap();
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(&binary);
+        command.current_dir(alone.path()).args(args);
+        for name in [
+            "GRAFT_MODULES",
+            "GRAFT_DATA_DIR",
+            "GRAFT_CONFIG",
+            "GRAFT_DATABASE",
+        ] {
+            command.env_remove(name);
+        }
+        command.output().unwrap()
+    };
+    let output = run(&["--json", "demo", "--users", "20"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(json(&output)["ok"], true);
+    // The packages were written under the default data directory, there.
+    let written: Vec<String> = std::fs::read_dir(alone.path().join("graft-data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("sample-modules-"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let listed = json(&run(&["--json", "modules", "list"]));
+    let dir = listed["modules_dir"].as_str().unwrap();
+    assert!(dir.ends_with(&written[0]), "{dir}");
+    assert_eq!(listed["packages"].as_array().unwrap().len(), 7);
+    // A `modules` folder beside the data directory wins over the samples.
+    std::fs::create_dir(alone.path().join("modules")).unwrap();
+    let listed = json(&run(&["--json", "modules", "list"]));
+    assert_eq!(listed["modules_dir"], "modules");
+    assert!(listed["packages"].as_array().unwrap().is_empty());
+}
+
+/// `graft wit` prints the contract the binary implements, or writes it.
+#[test]
+fn wit_prints_the_contract() {
+    let data = TempDir::new().unwrap();
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/migration.wit"))
+            .unwrap();
+    let output = graft(data.path(), &["wit"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), source);
+    let out = data.path().join("contract");
+    let output = graft(data.path(), &["wit", "--out", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(out.join("migration.wit")).unwrap(),
+        source
+    );
+    let help = graft(data.path(), &["wit", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("wasi:sockets") && help.contains("read-only"),
+        "{help}"
     );
 }
