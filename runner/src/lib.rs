@@ -140,6 +140,15 @@ impl Graft {
         })
     }
 
+    /// A modules folder that `fill` writes the first time a package is read
+    /// and the folder is missing (see `package::Catalog::filled_by`).
+    pub fn with_modules_fill(self, fill: package::Fill) -> Graft {
+        Graft {
+            catalog: self.catalog.filled_by(fill),
+            ..self
+        }
+    }
+
     /// Keep tenants in `database` instead of the data directory's SQLite files.
     pub fn with_database(self, database: storage::Database) -> Graft {
         Graft {

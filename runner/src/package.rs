@@ -254,7 +254,13 @@ pub fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// The packages in a modules folder (one sub-folder each).
 pub struct Catalog {
     pub dir: PathBuf,
+    /// Writes the folder's packages the first time it is read, if it does
+    /// not exist (the sample packages a binary carries).
+    fill: Option<Fill>,
 }
+
+/// Writes a modules folder's packages into the folder it is given.
+pub type Fill = fn(&Path) -> Result<()>;
 
 /// A folder of the catalog that is not a usable package, and why.
 #[derive(Debug)]
@@ -265,12 +271,29 @@ pub struct BadPackage {
 
 impl Catalog {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Catalog { dir: dir.into() }
+        Catalog {
+            dir: dir.into(),
+            fill: None,
+        }
+    }
+
+    /// A catalog whose folder `fill` writes when it is first read and
+    /// missing: commands that read no package never write it.
+    pub fn filled_by(self, fill: Fill) -> Self {
+        Catalog {
+            fill: Some(fill),
+            ..self
+        }
     }
 
     /// Every package, sorted by name and version, and the folders that are
     /// not usable packages.
     pub fn scan(&self) -> Result<(Vec<Package>, Vec<BadPackage>)> {
+        if let Some(fill) = self.fill {
+            if !self.dir.is_dir() {
+                fill(&self.dir)?;
+            }
+        }
         let entries = std::fs::read_dir(&self.dir).with_context(|| {
             format!(
                 "{}: cannot read the modules folder (--modules)",

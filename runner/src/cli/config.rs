@@ -3,6 +3,7 @@
 
 use super::Cli;
 use anyhow::{anyhow, Result};
+use graft::package::Fill;
 use graft::storage::Database;
 use graft::Graft;
 use std::path::{Path, PathBuf};
@@ -33,11 +34,11 @@ fn config(cli: &Cli) -> Result<Config> {
 /// The modules folder, found at run time (nothing of the build machine is
 /// compiled in): `--modules` or `GRAFT_MODULES`, the config file's
 /// `modules`, a `modules` folder beside the data directory, or else the
-/// sample packages the binary carries, written out once into the data
-/// directory.
-fn modules_dir(cli: &Cli, config: &Config) -> Result<PathBuf> {
+/// sample packages the binary carries, in the data directory (written when
+/// a command first reads a package: `sample_modules`).
+fn modules_dir(cli: &Cli, config: &Config) -> (PathBuf, Option<Fill>) {
     if let Some(dir) = cli.modules.clone().or(config.modules.clone()) {
-        return Ok(dir);
+        return (dir, None);
     }
     let beside = cli
         .data_dir
@@ -45,51 +46,58 @@ fn modules_dir(cli: &Cli, config: &Config) -> Result<PathBuf> {
         .unwrap_or(Path::new(""))
         .join("modules");
     if beside.is_dir() {
-        return Ok(beside);
+        return (beside, None);
     }
-    sample_modules(&cli.data_dir)
+    // Named by content, so that another graft binary writes its own.
+    let hash = xxhash_rust::xxh3::xxh3_64(graft_sample_modules::SAMPLE_PACKAGES);
+    let dir = cli.data_dir.join(format!("sample-modules-{hash:016x}"));
+    (dir, Some(sample_modules))
 }
 
-/// The binary's sample packages, in `<data-dir>/sample-modules-<hash>`:
-/// written on first use (into a temporary folder, then renamed, so that a
-/// concurrent or interrupted run never leaves half a folder), and named by
-/// their content, so that another graft binary writes its own.
-fn sample_modules(data_dir: &Path) -> Result<PathBuf> {
-    let packed = graft_sample_modules::SAMPLE_PACKAGES;
-    let hash = xxhash_rust::xxh3::xxh3_64(packed);
-    let dir = data_dir.join(format!("sample-modules-{hash:016x}"));
-    if dir.is_dir() {
-        return Ok(dir);
-    }
+/// Write the binary's sample packages into `dir`: into a temporary folder
+/// beside it, then renamed, so that a concurrent or interrupted run never
+/// leaves half a folder.
+fn sample_modules(dir: &Path) -> Result<()> {
     let cannot = |e: std::io::Error| {
         anyhow!(
             "{}: cannot write the sample packages: {e} (or name a modules folder with --modules)",
             dir.display()
         )
     };
-    std::fs::create_dir_all(data_dir).map_err(cannot)?;
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(cannot)?;
     let partial = tempfile::Builder::new()
         .prefix(".sample-modules-")
-        .tempdir_in(data_dir)
+        .tempdir_in(parent)
         .map_err(cannot)?;
-    graft_sample_modules::unpack(packed, partial.path()).map_err(cannot)?;
-    match std::fs::rename(partial.path(), &dir) {
-        Ok(()) => {}
+    graft_sample_modules::unpack(graft_sample_modules::SAMPLE_PACKAGES, partial.path())
+        .map_err(cannot)?;
+    match std::fs::rename(partial.path(), dir) {
+        Ok(()) => Ok(()),
         // Another run wrote them first: theirs are the same.
-        Err(_) if dir.is_dir() => {}
-        Err(e) => return Err(cannot(e)),
+        Err(_) if dir.is_dir() => Ok(()),
+        Err(e) => Err(cannot(e)),
     }
-    Ok(dir)
+}
+
+/// A runner on `data_dir` with the modules folder the options name.
+fn runner(cli: &Cli, config: &Config, data_dir: &Path) -> Result<Graft> {
+    let (modules, fill) = modules_dir(cli, config);
+    let graft = Graft::open(
+        data_dir,
+        &modules,
+        cli.limits.limits()?,
+        cli.limits.stack_kb << 10,
+    )?;
+    Ok(match fill {
+        Some(fill) => graft.with_modules_fill(fill),
+        None => graft,
+    })
 }
 
 pub(super) fn open(cli: &Cli) -> Result<Graft> {
     let config = config(cli)?;
-    let graft = Graft::open(
-        &cli.data_dir,
-        &modules_dir(cli, &config)?,
-        cli.limits.limits()?,
-        cli.limits.stack_kb << 10,
-    )?;
+    let graft = runner(cli, &config, &cli.data_dir)?;
     match cli.database.clone().or(config.database) {
         Some(url) => Ok(graft.with_database(Database::parse_url(&url)?)),
         None => Ok(graft),
@@ -98,10 +106,5 @@ pub(super) fn open(cli: &Cli) -> Result<Graft> {
 
 /// A runner on another data directory, with the command's other options.
 pub(super) fn open_in(cli: &Cli, data_dir: &Path) -> Result<Graft> {
-    Graft::open(
-        data_dir,
-        &modules_dir(cli, &config(cli)?)?,
-        cli.limits.limits()?,
-        cli.limits.stack_kb << 10,
-    )
+    runner(cli, &config(cli)?, data_dir)
 }

@@ -995,15 +995,21 @@ fn the_binary_alone_runs_the_demo() {
         }
         command.output().unwrap()
     };
+    let samples = || -> Vec<String> {
+        std::fs::read_dir(alone.path().join("graft-data"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("sample-modules-"))
+            .collect()
+    };
+    // A command that reads no package writes none.
+    assert!(run(&["tenant", "create", "probe"]).status.success());
+    assert!(samples().is_empty(), "{:?}", samples());
     let output = run(&["--json", "demo", "--users", "20"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(json(&output)["ok"], true);
     // The packages were written under the default data directory, there.
-    let written: Vec<String> = std::fs::read_dir(alone.path().join("graft-data"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("sample-modules-"))
-        .collect();
+    let written = samples();
     assert_eq!(written.len(), 1, "{written:?}");
     let listed = json(&run(&["--json", "modules", "list"]));
     let dir = listed["modules_dir"].as_str().unwrap();
