@@ -93,29 +93,19 @@ impl ModuleSpec {
     /// +-4 major, +-3 minor, +-2 patch and beyond, +-1 pre-release or
     /// build, 0 equal; a name alone is below every release of it (-4).
     pub fn compare(&self, other: &ModuleSpec) -> i32 {
-        match self.name.cmp(&other.name) {
-            Ordering::Greater => return 5,
-            Ordering::Less => return -5,
-            Ordering::Equal => {}
-        }
-        match (&self.version, &other.version) {
-            (Some(a), Some(b)) => a.compare(b),
-            (Some(_), None) => 4,
-            (None, Some(_)) => -4,
-            (None, None) => 0,
-        }
+        compare_ids(
+            (&self.name, self.version.as_ref()),
+            (&other.name, other.version.as_ref()),
+        )
     }
 
     /// The newest of `ids` of this product, if there is one above what this
     /// names (Okapi's `getLatest`).
     pub fn latest<'a>(&self, ids: impl IntoIterator<Item = &'a ModuleId>) -> Option<&'a ModuleId> {
         let mut best: Option<&ModuleId> = None;
-        for id in ids {
-            let floor = match best {
-                Some(best) => ModuleSpec::from(best),
-                None => self.clone(),
-            };
-            if id.name == self.name && ModuleSpec::from(id).compare(&floor) > 0 {
+        for id in ids.into_iter().filter(|id| id.name == self.name) {
+            let floor = best.map_or(self.version.as_ref(), |b| Some(&b.version));
+            if compare_ids((&id.name, Some(&id.version)), (&self.name, floor)) > 0 {
                 best = Some(id);
             }
         }
@@ -123,12 +113,19 @@ impl ModuleSpec {
     }
 }
 
-impl From<&ModuleId> for ModuleSpec {
-    fn from(id: &ModuleId) -> Self {
-        ModuleSpec {
-            name: id.name.clone(),
-            version: Some(id.version.clone()),
-        }
+/// Okapi's `ModuleId.compareTo` on (name, version) pairs, without copying
+/// either (see [`ModuleSpec::compare`]).
+fn compare_ids(a: (&str, Option<&Version>), b: (&str, Option<&Version>)) -> i32 {
+    match a.0.cmp(b.0) {
+        Ordering::Greater => return 5,
+        Ordering::Less => return -5,
+        Ordering::Equal => {}
+    }
+    match (a.1, b.1) {
+        (Some(a), Some(b)) => a.compare(b),
+        (Some(_), None) => 4,
+        (None, Some(_)) => -4,
+        (None, None) => 0,
     }
 }
 
@@ -166,7 +163,10 @@ impl ModuleId {
 
     /// Okapi's `ModuleId.compareTo` (see [`ModuleSpec::compare`]).
     pub fn compare(&self, other: &ModuleId) -> i32 {
-        ModuleSpec::from(self).compare(&ModuleSpec::from(other))
+        compare_ids(
+            (&self.name, Some(&self.version)),
+            (&other.name, Some(&other.version)),
+        )
     }
 }
 

@@ -36,11 +36,9 @@ pub struct QueuedJob {
     pub purge: bool,
     #[serde(default)]
     pub reinstall: bool,
-    /// Okapi's preRelease and npmSnapshot (`None`: take them).
+    /// Okapi's preRelease and npmSnapshot.
     #[serde(default)]
-    pub pre_release: Option<bool>,
-    #[serde(default)]
-    pub npm_snapshot: Option<bool>,
+    pub releases: crate::plan::ReleaseFilter,
     #[serde(default)]
     pub no_dep_check: bool,
     #[serde(default)]
@@ -60,8 +58,7 @@ impl QueuedJob {
             max_warnings: options.max_warnings,
             purge: options.purge,
             reinstall: options.reinstall,
-            pre_release: options.releases.pre_release,
-            npm_snapshot: options.releases.npm_snapshot,
+            releases: options.releases,
             no_dep_check: options.no_dep_check,
             ignore_errors: options.ignore_errors,
             allow_unmanaged: options.allow_unmanaged,
@@ -77,10 +74,7 @@ impl QueuedJob {
             max_warnings: self.max_warnings,
             purge: self.purge,
             reinstall: self.reinstall,
-            releases: crate::plan::ReleaseFilter {
-                pre_release: self.pre_release,
-                npm_snapshot: self.npm_snapshot,
-            },
+            releases: self.releases,
             no_dep_check: self.no_dep_check,
             ignore_errors: self.ignore_errors,
             allow_unmanaged: self.allow_unmanaged,

@@ -94,16 +94,16 @@ impl Installer<'_> {
         };
         let plan = plan::plan(&available, &enabled, &requests, &planning)
             .map_err(|e| anyhow!("tenant {tenant}: cannot plan: {e}"))?;
+        // A module the operator named must exist (most likely a typo), and
+        // so must one of an install list unless --allow-unmanaged (a
+        // platform's list names modules that are another's to deploy); a
+        // broken package is never "not managed".
+        let allowed = match job {
+            Job::Modules(_) => false,
+            Job::InstallList(_) => options.allow_unmanaged,
+            Job::UpgradeAll => true,
+        };
         for entry in plan.entries.iter().filter(|e| e.stage == Stage::NotManaged) {
-            // A module the operator named must exist (most likely a typo),
-            // and so must one of an install list unless --allow-unmanaged
-            // (a platform's list names modules that are another's to
-            // deploy); a broken package is never "not managed".
-            let allowed = match job {
-                Job::Modules(_) => false,
-                Job::InstallList(_) => options.allow_unmanaged,
-                Job::UpgradeAll => true,
-            };
             if allowed && self.catalog.broken(&entry.id, broken).is_none() {
                 continue;
             }

@@ -101,7 +101,7 @@ impl Default for PlanOptions {
 /// Okapi's `ModuleVersionFilter`: for pre-releases (`1.0.0-SNAPSHOT`) and
 /// npm snapshots (`1.0.10000`), `None` takes them with the rest ("true"),
 /// `Some(false)` leaves them out, `Some(true)` takes only them ("only").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseFilter {
     pub pre_release: Option<bool>,
     pub npm_snapshot: Option<bool>,
