@@ -27,11 +27,15 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    // The plugins' sources, not `plugins/target`: the SDK's own tests
+    // The Rust plugins' sources, not `plugins/target`: the SDK's own tests
     // build there, and watching it would rerun this script (and relink the
-    // runner) after every such test run.
+    // runner) after every such test run. The Python and JavaScript SDKs are
+    // not built here (their toolchains install node_modules beside them).
     for entry in sorted_entries(&root.join("plugins")) {
-        if entry.file_name().is_some_and(|name| name != "target") {
+        if entry
+            .file_name()
+            .is_some_and(|name| !["target", "js", "python"].iter().any(|n| name == *n))
+        {
             println!("cargo:rerun-if-changed={}", entry.display());
         }
     }

@@ -66,6 +66,8 @@
 //! - `test_support`: scratch databases and runners for tests and benchmarks (feature `test-support`).
 
 pub mod adopt;
+pub mod archive;
+pub mod assemble;
 pub mod changelog;
 pub mod descriptor;
 pub mod edits;
@@ -103,6 +105,9 @@ pub use module_id::ModuleId;
 /// What a command does is a method of this, here or in the module that
 /// does it (`install`, `reads`, `edits`, `fixture`, `validate`, `queue`,
 /// `adopt`).
+/// The data directory's folder of unpacked package archives.
+const UNPACK_FOLDER: &str = "packages";
+
 pub struct Graft {
     data_dir: PathBuf,
     tenants: storage::Tenants,
@@ -133,7 +138,8 @@ impl Graft {
         Ok(Graft {
             data_dir: data_dir.to_path_buf(),
             tenants: storage::Tenants::new(data_dir),
-            catalog: package::Catalog::new(modules_dir),
+            catalog: package::Catalog::new(modules_dir)
+                .unpacking_into(data_dir.join(UNPACK_FOLDER)),
             host,
             journal: journal::Journal::new(data_dir),
             limits,
@@ -147,6 +153,11 @@ impl Graft {
             catalog: self.catalog.filled_by(fill),
             ..self
         }
+    }
+
+    /// Where package archives are unpacked, each once, by content.
+    pub fn unpack_dir(&self) -> PathBuf {
+        self.data_dir.join(UNPACK_FOLDER)
     }
 
     /// Keep tenants in `database` instead of the data directory's SQLite files.

@@ -251,12 +251,15 @@ pub fn data_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The packages in a modules folder (one sub-folder each).
+/// The packages in a modules folder: one sub-folder each, or one
+/// `<module-id>.tar.gz` archive each (see `archive`).
 pub struct Catalog {
     pub dir: PathBuf,
     /// Writes the folder's packages the first time it is read, if it does
     /// not exist (the sample packages a binary carries).
     fill: Option<Fill>,
+    /// Where archives are unpacked (the data directory's `packages`).
+    unpack_dir: Option<PathBuf>,
 }
 
 /// Writes a modules folder's packages into the folder it is given.
@@ -274,6 +277,16 @@ impl Catalog {
         Catalog {
             dir: dir.into(),
             fill: None,
+            unpack_dir: None,
+        }
+    }
+
+    /// A catalog that reads package archives too, unpacking each once into
+    /// a folder of `dir` named by its sha256.
+    pub fn unpacking_into(self, dir: impl Into<PathBuf>) -> Self {
+        Catalog {
+            unpack_dir: Some(dir.into()),
+            ..self
         }
     }
 
@@ -304,11 +317,11 @@ impl Catalog {
         let mut bad = Vec::new();
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
+            .filter(|p| p.is_dir() || crate::archive::is_archive(p))
             .collect();
         dirs.sort();
         for dir in dirs {
-            match Package::load(&dir) {
+            match self.load(&dir) {
                 Ok(package) => packages.push(package),
                 Err(error) => bad.push(BadPackage { dir, error }),
             }
@@ -319,6 +332,33 @@ impl Catalog {
                 .then(a.id.version.cmp(&b.id.version))
         });
         Ok((packages, bad))
+    }
+
+    /// A package folder, or an archive unpacked, whose top folder must be
+    /// named as the archive is.
+    fn load(&self, path: &Path) -> Result<Package> {
+        if path.is_dir() {
+            return Package::load(path);
+        }
+        let Some(into) = &self.unpack_dir else {
+            bail!(
+                "{}: a package archive, which this command does not unpack: unpack it into a folder",
+                path.display()
+            );
+        };
+        let dir = crate::archive::unpacked(path, into)?;
+        let package =
+            Package::load(&dir).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+        let stem = crate::archive::archive_stem(path).unwrap_or_default();
+        if stem != package.id.to_string() {
+            bail!(
+                "{}: the archive holds {}: name the file {}.tar.gz",
+                path.display(),
+                package.id,
+                package.id
+            );
+        }
+        Ok(package)
     }
 
     /// The package of exactly this module id.
@@ -360,8 +400,9 @@ impl Catalog {
     /// The broken package folder of `id`, if there is one: a better answer
     /// than "unknown" or "not managed".
     pub fn broken<'b>(&self, id: &str, broken: &'b [BadPackage]) -> Option<&'b BadPackage> {
-        broken
-            .iter()
-            .find(|b| b.dir.file_name().is_some_and(|n| n == id))
+        broken.iter().find(|b| {
+            b.dir.file_name().is_some_and(|n| n == id)
+                || crate::archive::archive_stem(&b.dir) == Some(id)
+        })
     }
 }

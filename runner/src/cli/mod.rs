@@ -196,6 +196,26 @@ pub enum Command {
     /// Capture a tenant's database as a fixture file, or restore one into a new tenant.
     #[command(subcommand)]
     Fixture(FixtureCommand),
+    /// Assemble a module package from its descriptor, data folders and built
+    /// plugin, check it, and write it as a folder and a .tar.gz with its sha256.
+    ///
+    /// SOURCE is a folder with ModuleDescriptor.json and, optionally,
+    /// graft.json and the data folders (system-data, reference-data,
+    /// sample-data); --plugin names the built component (default: the one in
+    /// SOURCE). The assembled package is checked as `graft validate` checks a
+    /// package before its fixtures: the descriptor, the component (a
+    /// graft:migration component that instantiates under the limits), its
+    /// `describe` against the descriptor, and every data file. Only a package
+    /// that passes is written: OUT/<module-id>/ and OUT/<module-id>.tar.gz,
+    /// with OUT/<module-id>.tar.gz.sha256 (for `sha256sum -c`). `install`
+    /// reads archives put in the modules folder, and `validate` takes one in
+    /// place of the folder.
+    ///
+    /// Exit codes: 0 written, 1 a check failed (nothing written), 2 bad input.
+    #[command(after_help = "Example (a vendor's CI):\n  \
+                  graft package package/ --plugin target/wasm32-wasip2/release/mod_widgets.wasm --out dist/\n  \
+                  graft validate dist/mod-widgets-1.0.0.tar.gz --fixtures fixtures/")]
+    Package(vendor::PackageArgs),
     /// Print the plugin contract (the WIT package graft:migration), or write
     /// it into a folder, for a bindings generator (wit-bindgen, componentize-py,
     /// jco/componentize-js).
@@ -311,6 +331,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => return demo::run(&cli, args),
         Command::Validate(args) => return vendor::validate(&cli, args),
         Command::Fixture(command) => vendor::fixture(&cli, command)?,
+        Command::Package(args) => return vendor::package(&cli, args),
         Command::Wit(args) => vendor::wit(args, json)?,
         Command::Worker(args) => return postgres::worker(&cli, args),
         Command::Jobs => postgres::jobs(&cli)?,

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct ValidateArgs {
-    /// The package folder: ModuleDescriptor.json, the plugin, data folders.
+    /// The package folder (ModuleDescriptor.json, the plugin, data folders),
+    /// or its .tar.gz from `graft package`.
     #[arg(value_name = "PACKAGE")]
     pub package: PathBuf,
     /// A folder of fixtures (*.json, from `graft fixture capture`); fixtures of
@@ -58,6 +59,34 @@ pub(super) fn validate(cli: &Cli, args: &ValidateArgs) -> Result<ExitCode> {
     }
     print::validation(&validation, cli.json);
     Ok(if validation.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+#[derive(Args)]
+pub struct PackageArgs {
+    /// The folder with ModuleDescriptor.json, and optionally graft.json and
+    /// the data folders.
+    #[arg(value_name = "SOURCE")]
+    pub source: PathBuf,
+    /// The built component (wasm32-wasip2); default: the plugin in SOURCE.
+    #[arg(long, value_name = "FILE")]
+    pub plugin: Option<PathBuf>,
+    /// Where to write <module-id>/ and <module-id>.tar.gz (made if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+pub(super) fn package(cli: &Cli, args: &PackageArgs) -> Result<ExitCode> {
+    let assembled = open(cli)?.assemble(&graft::assemble::Parts {
+        source: &args.source,
+        plugin: args.plugin.as_deref(),
+        out: &args.out,
+    })?;
+    print::assembled(&assembled, cli.json);
+    Ok(if assembled.validation.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)

@@ -110,6 +110,17 @@ pub struct NotApplicable {
 }
 
 impl Validation {
+    fn of(package: &Path) -> Validation {
+        Validation {
+            package: package.to_path_buf(),
+            module: None,
+            ok: true,
+            checks: Vec::new(),
+            fixtures: Vec::new(),
+            not_applicable: Vec::new(),
+        }
+    }
+
     /// Every check, with the fixture it ran on (`None`: the package's own).
     pub fn all_checks(&self) -> impl Iterator<Item = (Option<&FixtureResult>, &Check)> {
         self.checks.iter().map(|c| (None, c)).chain(
@@ -137,6 +148,8 @@ pub struct Validator<'a> {
     pub modules_dir: Option<PathBuf>,
     /// Told what runs now (a fixture and a job), and `""` at the end.
     pub progress: Option<Progress>,
+    /// Where package archives are unpacked.
+    pub unpack_dir: PathBuf,
 }
 
 impl crate::Graft {
@@ -156,28 +169,52 @@ impl crate::Graft {
             limits: self.limits(),
             modules_dir,
             progress,
+            unpack_dir: self.unpack_dir(),
         }
         .validate(package_dir, fixtures_dir)
+    }
+
+    /// The checks `validate` makes of a package before any fixture runs
+    /// (descriptor, component, `describe`, data folders), without fixtures:
+    /// what `graft package` requires of what it assembles.
+    pub fn check_package(&mut self, package_dir: &Path) -> Validation {
+        let validator = Validator {
+            host: self.host(),
+            limits: self.limits(),
+            modules_dir: None,
+            progress: None,
+            unpack_dir: self.unpack_dir(),
+        };
+        let mut validation = Validation::of(package_dir);
+        let checked = validator.check_package(package_dir, &mut validation);
+        validation.module = checked.map(|(package, _)| package.id.to_string());
+        validation.ok = validation.count(Status::Fail) == 0;
+        validation
     }
 }
 
 impl Validator<'_> {
     pub fn validate(&self, package_dir: &Path, fixtures_dir: &Path) -> Result<Validation> {
+        // An archive is validated as the folder it unpacks to; the other
+        // releases are looked for beside the archive.
+        let archive = crate::archive::is_archive(package_dir) && package_dir.is_file();
+        let given = package_dir;
+        let unpacked;
+        let package_dir = if archive {
+            unpacked = crate::archive::unpacked(package_dir, &self.unpack_dir)?;
+            unpacked.as_path()
+        } else {
+            package_dir
+        };
         if !package_dir.is_dir() {
             bail!(
-                "{}: no such package folder: give the folder with ModuleDescriptor.json and the plugin",
+                "{}: no such package folder: give the folder with ModuleDescriptor.json and the plugin, \
+                 or its .tar.gz",
                 package_dir.display()
             );
         }
         let fixtures = read_fixtures(fixtures_dir)?;
-        let mut validation = Validation {
-            package: package_dir.to_path_buf(),
-            module: None,
-            ok: true,
-            checks: Vec::new(),
-            fixtures: Vec::new(),
-            not_applicable: Vec::new(),
-        };
+        let mut validation = Validation::of(given);
         let Some((package, described)) = self.check_package(package_dir, &mut validation) else {
             validation.ok = false;
             return Ok(validation);
@@ -185,13 +222,13 @@ impl Validator<'_> {
         validation.module = Some(package.id.to_string());
         let catalog_dir = match &self.modules_dir {
             Some(dir) => dir.clone(),
-            None => package_dir
+            None => (if archive { given } else { package_dir })
                 .canonicalize()
                 .ok()
                 .and_then(|p| p.parent().map(Path::to_path_buf))
                 .unwrap_or_else(|| PathBuf::from(".")),
         };
-        let catalog = Catalog::new(&catalog_dir);
+        let catalog = Catalog::new(&catalog_dir).unpacking_into(&self.unpack_dir);
         let found = catalog.find(&package.id).map_err(|e| {
             anyhow!(
                 "{}: the modules folder must hold the package under test: {e}",

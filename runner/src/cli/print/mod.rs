@@ -6,7 +6,7 @@ mod jobs;
 mod vendor;
 
 pub use jobs::{batches, changes, enqueued, Outcomes};
-pub use vendor::{adopted, fixture, reference_diff, validation};
+pub use vendor::{adopted, assembled, fixture, reference_diff, validation};
 
 use graft::edits::EditReport;
 use graft::package::{BadPackage, Package};

@@ -67,6 +67,21 @@ pub fn fixture(fixture: &graft::fixture::Fixture, path: &std::path::Path, what: 
     }
 }
 
+pub fn assembled(assembled: &graft::assemble::Assembled, json: bool) {
+    if json {
+        print_json(assembled);
+        return;
+    }
+    validation(&assembled.validation, false);
+    match (&assembled.folder, &assembled.archive, &assembled.sha256) {
+        (Some(folder), Some(archive), Some(sha256)) => {
+            println!("wrote {}", folder.display());
+            println!("wrote {} (sha256 {sha256})", archive.display());
+        }
+        _ => println!("nothing written: fix what failed above and run graft package again"),
+    }
+}
+
 pub fn validation(validation: &graft::validate::Validation, json: bool) {
     use graft::validate::Status;
     if json {
