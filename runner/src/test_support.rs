@@ -296,3 +296,177 @@ pub fn package_dir(name: &str) -> PathBuf {
 pub fn copy_dir(from: &Path, to: &Path) {
     graft_sample_modules::copy_dir(from, to).unwrap();
 }
+
+/// Plugins written in Python and JavaScript, built from the SDKs' sources
+/// (`plugins/python`, `plugins/js`) with the pinned toolchains, which
+/// `scripts/lang-toolchains.sh` installs on first use. Each build is kept in
+/// `target/lang-plugins`, named by a hash of everything it is built from.
+pub mod lang {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::{Mutex, OnceLock};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Lang {
+        Python,
+        Js,
+    }
+
+    impl Lang {
+        pub const ALL: [Lang; 2] = [Lang::Python, Lang::Js];
+
+        pub fn name(self) -> &'static str {
+            match self {
+                Lang::Python => "python",
+                Lang::Js => "js",
+            }
+        }
+
+        /// The SDK's folder: the SDK, its build script, its samples.
+        pub fn sdk_dir(self) -> PathBuf {
+            root().join("plugins").join(self.name())
+        }
+    }
+
+    /// The checkout the tests run from.
+    pub fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the runner is a folder of the workspace")
+            .to_path_buf()
+    }
+
+    struct Toolchains {
+        python: PathBuf,
+        build_mjs: PathBuf,
+    }
+
+    fn toolchains() -> &'static Toolchains {
+        static TOOLCHAINS: OnceLock<Toolchains> = OnceLock::new();
+        TOOLCHAINS.get_or_init(|| {
+            let script = root().join("scripts/lang-toolchains.sh");
+            let output = Command::new(&script)
+                .output()
+                .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+            assert!(
+                output.status.success(),
+                "{} failed (it needs python3, node, npm and the PyPI and npm registries):\n{}",
+                script.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let text = String::from_utf8_lossy(&output.stdout);
+            let value = |key: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| panic!("{} printed no {key}=: {text}", script.display()))
+            };
+            Toolchains {
+                python: value("python"),
+                build_mjs: value("js"),
+            }
+        })
+    }
+
+    /// The component of the plugin in `app` (a folder of the SDK's
+    /// language), built against the contract in `wit/`; a JavaScript
+    /// plugin embeds the data folders of `package` (see graft-sdk.js).
+    pub fn build(lang: Lang, app: &Path, package: &Path) -> PathBuf {
+        static BUILDING: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+        let wit = root().join("wit");
+        let mut inputs = vec![app.to_path_buf(), lang.sdk_dir().join("graft_sdk.py")];
+        inputs.extend([
+            lang.sdk_dir().join("graft-sdk.js"),
+            lang.sdk_dir().join("build.mjs"),
+            lang.sdk_dir().join("build.py"),
+            lang.sdk_dir().join("requirements.txt"),
+            lang.sdk_dir().join("package-lock.json"),
+            wit.clone(),
+        ]);
+        if lang == Lang::Js {
+            inputs.push(package.to_path_buf());
+        }
+        let name = app.file_name().unwrap_or_default().to_string_lossy();
+        let out = root().join("target/lang-plugins").join(format!(
+            "{}-{name}-{:016x}.wasm",
+            lang.name(),
+            hash_of(&inputs)
+        ));
+        if out.is_file() {
+            return out;
+        }
+        let partial = out.with_extension("partial.wasm");
+        let tools = toolchains();
+        let mut command = match lang {
+            Lang::Python => {
+                let mut c = Command::new(&tools.python);
+                c.arg(lang.sdk_dir().join("build.py"));
+                c
+            }
+            Lang::Js => {
+                let mut c = Command::new("node");
+                c.arg(&tools.build_mjs).arg("--package").arg(package);
+                c
+            }
+        };
+        command
+            .arg("--app")
+            .arg(app)
+            .arg("--wit")
+            .arg(&wit)
+            .arg("--out")
+            .arg(&partial);
+        let output = command.output().expect("run the plugin build");
+        assert!(
+            output.status.success(),
+            "building the {} plugin {} failed:\n{}{}",
+            lang.name(),
+            app.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::rename(&partial, &out).unwrap();
+        let _ = std::fs::remove_dir_all(partial.with_extension("wasm.build"));
+        out
+    }
+
+    /// The language's port of mod-users 2.0.0 (`plugins/<lang>/mod-users`),
+    /// built: the same steps and records as the Rust plugin.
+    pub fn mod_users_plugin(lang: Lang) -> PathBuf {
+        build(
+            lang,
+            &lang.sdk_dir().join("mod-users"),
+            &super::package_dir("mod-users-2.0.0"),
+        )
+    }
+
+    /// A hash of every file under the paths (missing paths count as empty),
+    /// with their names, in a stable order.
+    fn hash_of(paths: &[PathBuf]) -> u64 {
+        let mut files = Vec::new();
+        for path in paths {
+            collect(path, &mut files);
+        }
+        files.sort();
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for file in files {
+            hasher.update(file.to_string_lossy().as_bytes());
+            hasher.update(&std::fs::read(&file).unwrap_or_default());
+        }
+        hasher.digest()
+    }
+
+    fn collect(path: &Path, files: &mut Vec<PathBuf>) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                if name != "__pycache__" && name != "node_modules" {
+                    collect(&entry.path(), files);
+                }
+            }
+        } else if path.is_file() {
+            files.push(path.to_path_buf());
+        }
+    }
+}

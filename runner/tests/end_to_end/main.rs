@@ -6,6 +6,7 @@
 
 mod cli;
 mod common;
+mod languages;
 mod operator_faults;
 mod postgres;
 mod validate;
