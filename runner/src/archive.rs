@@ -128,6 +128,24 @@ fn collect(dir: &Path, relative: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// A digest of a folder's files (names and contents, in name order): two
+/// package folders with the same digest hold the same package.
+pub fn tree_digest(dir: &Path) -> Result<[u8; 32]> {
+    let mut paths = Vec::new();
+    collect(dir, Path::new(""), &mut paths)?;
+    let mut hasher = Sha256::new();
+    for relative in paths {
+        let path = dir.join(&relative);
+        hasher.update(relative.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        if path.is_file() {
+            hasher.update(crate::package::read_at_most(&path, MAX_ENTRY_BYTES)?);
+        }
+        hasher.update([0]);
+    }
+    Ok(hasher.finalize().into())
+}
+
 /// `<archive>.sha256`.
 pub fn checksum_path(archive: &Path) -> PathBuf {
     let mut name = archive.as_os_str().to_owned();

@@ -83,6 +83,7 @@ pub mod package;
 pub mod plan;
 pub mod queue;
 pub mod reads;
+pub mod scaffold;
 pub mod storage;
 pub mod text;
 pub mod validate;

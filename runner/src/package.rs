@@ -319,6 +319,15 @@ impl Catalog {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_dir() || crate::archive::is_archive(p))
             .collect();
+        // `graft package` writes a package both ways side by side: the
+        // folder stands for the archive beside it.
+        let folders: std::collections::BTreeSet<PathBuf> =
+            dirs.iter().filter(|p| p.is_dir()).cloned().collect();
+        dirs.retain(|p| {
+            p.is_dir()
+                || crate::archive::archive_stem(p)
+                    .is_none_or(|stem| !folders.contains(&self.dir.join(stem)))
+        });
         dirs.sort();
         for dir in dirs {
             match self.load(&dir) {

@@ -368,6 +368,17 @@ pub mod lang {
         })
     }
 
+    /// The Python that has componentize-py.
+    pub fn python() -> PathBuf {
+        toolchains().python.clone()
+    }
+
+    /// The installed componentize-js (`plugins/js/node_modules`).
+    pub fn node_modules() -> PathBuf {
+        let _installed = toolchains();
+        Lang::Js.sdk_dir().join("node_modules")
+    }
+
     /// The component of the plugin in `app` (a folder of the SDK's
     /// language), built against the contract in `wit/`; a JavaScript
     /// plugin embeds the data folders of `package` (see graft-sdk.js).

@@ -216,6 +216,20 @@ pub enum Command {
                   graft package package/ --plugin target/wasm32-wasip2/release/mod_widgets.wasm --out dist/\n  \
                   graft validate dist/mod-widgets-1.0.0.tar.gz --fixtures fixtures/")]
     Package(vendor::PackageArgs),
+    /// Make a plugin project for a new module, in Rust, Python or JavaScript.
+    ///
+    /// Writes the ModuleDescriptor and reference data of release 1.0.0, the
+    /// plugin (it creates the module's collection and loads its reference
+    /// data through the overlay), the SDK and the contract of this graft, a
+    /// build.sh that builds the plugin and runs `graft package`, a
+    /// make-fixture.sh that captures a fixture, a CI job and a README. As
+    /// written, the project builds and passes `graft validate`. The folder
+    /// (default: ./MODULE) must not exist or be empty.
+    #[command(after_help = "Example:\n  \
+                  graft new mod-widgets --lang python\n  \
+                  cd mod-widgets && pip install -r requirements.txt && ./build.sh && ./make-fixture.sh\n  \
+                  graft validate dist/mod-widgets-1.0.0.tar.gz --fixtures fixtures")]
+    New(vendor::NewArgs),
     /// Print the plugin contract (the WIT package graft:migration), or write
     /// it into a folder, for a bindings generator (wit-bindgen, componentize-py,
     /// jco/componentize-js).
@@ -332,6 +346,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate(args) => return vendor::validate(&cli, args),
         Command::Fixture(command) => vendor::fixture(&cli, command)?,
         Command::Package(args) => return vendor::package(&cli, args),
+        Command::New(args) => vendor::new(args, json)?,
         Command::Wit(args) => vendor::wit(args, json)?,
         Command::Worker(args) => return postgres::worker(&cli, args),
         Command::Jobs => postgres::jobs(&cli)?,

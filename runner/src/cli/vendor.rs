@@ -93,6 +93,44 @@ pub(super) fn package(cli: &Cli, args: &PackageArgs) -> Result<ExitCode> {
     })
 }
 
+#[derive(Args)]
+pub struct NewArgs {
+    /// The module's name, without a version, e.g. mod-widgets.
+    #[arg(value_name = "MODULE")]
+    pub module: String,
+    /// The plugin's language.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: graft::scaffold::Lang,
+    /// The project folder (default: ./MODULE).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `graft new`: a project folder, then what to run in it.
+pub(super) fn new(args: &NewArgs, json: bool) -> Result<()> {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.module));
+    let project = graft::scaffold::create(&dir, &args.module, args.lang)?;
+    if json {
+        print::print_json(&project);
+        return Ok(());
+    }
+    println!(
+        "wrote {} ({} files): a {:?} plugin project for {}",
+        project.dir.display(),
+        project.files.len(),
+        project.lang,
+        project.module
+    );
+    println!("next:");
+    for command in &project.next {
+        println!("  {command}");
+    }
+    Ok(())
+}
+
 pub(super) fn fixture(cli: &Cli, command: &FixtureCommand) -> Result<()> {
     let graft = open(cli)?;
     match command {

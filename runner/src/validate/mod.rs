@@ -235,7 +235,15 @@ impl Validator<'_> {
                 catalog_dir.display()
             )
         })?;
-        if found.dir.canonicalize().ok() != package.dir.canonicalize().ok() {
+        let same_folder = found.dir.canonicalize().ok() == package.dir.canonicalize().ok();
+        // An archive validated beside the folder `graft package` wrote with
+        // it: the catalog reads the folder, which must hold the same files.
+        let same_files = || {
+            archive
+                && crate::archive::tree_digest(&found.dir).ok()
+                    == crate::archive::tree_digest(&package.dir).ok()
+        };
+        if !same_folder && !same_files() {
             bail!(
                 "{}: the modules folder has another package of {} ({}): validate the package in it, or point --modules elsewhere",
                 catalog_dir.display(),

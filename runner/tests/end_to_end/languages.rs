@@ -336,3 +336,108 @@ fn a_python_plugin_installs_upgrades_validates_and_rolls_back() {
 fn a_javascript_plugin_installs_upgrades_validates_and_rolls_back() {
     run_language(Lang::Js);
 }
+
+/// `graft new` in a language, then the project's own scripts as a vendor
+/// runs them (build.sh ends in `graft package`, make-fixture.sh), then
+/// `graft validate` on the archive: all pass as generated.
+fn new_project_validates(lang: &str) {
+    let work = TempDir::new().unwrap();
+    let project = work.path().join("mod-widgets");
+    let data = work.path().join("data");
+    let made = ok(
+        &data,
+        &[
+            "--json",
+            "new",
+            "mod-widgets",
+            "--lang",
+            lang,
+            "--dir",
+            s(&project),
+        ],
+    );
+    let made = json(&made);
+    assert_eq!(made["module"], "mod-widgets");
+    for file in [
+        "build.sh",
+        "make-fixture.sh",
+        "README.md",
+        "ci/graft-validate.yml",
+        "wit/migration.wit",
+    ] {
+        assert!(project.join(file).is_file(), "{lang}: no {file}");
+    }
+    let run = |script: &str| {
+        let mut command = std::process::Command::new(project.join(script));
+        command
+            .current_dir(&project)
+            .env("GRAFT", env!("CARGO_BIN_EXE_graft"))
+            .env_remove("GRAFT_DATABASE")
+            .env_remove("GRAFT_MODULES");
+        match lang {
+            "python" => {
+                command.env("PYTHON", lang::python());
+            }
+            "js" => {
+                // What `npm ci` in the project installs: the pinned toolchain.
+                std::os::unix::fs::symlink(lang::node_modules(), project.join("node_modules"))
+                    .unwrap_or(());
+            }
+            // Shared between runs, so the SDK's dependencies compile once.
+            _ => {
+                command.env("CARGO_TARGET_DIR", lang::root().join("target/new-projects"));
+            }
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{lang}: {script} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run("build.sh");
+    assert!(project
+        .join("dist/mod-widgets-1.0.0.tar.gz.sha256")
+        .is_file());
+    run("make-fixture.sh");
+    let validation = graft(
+        &data,
+        &[
+            "--json",
+            "validate",
+            s(&project.join("dist/mod-widgets-1.0.0.tar.gz")),
+            "--fixtures",
+            s(&project.join("fixtures")),
+        ],
+    );
+    let result = json(&validation);
+    assert!(validation.status.success(), "{lang}: {result:#}");
+    assert_eq!(
+        result["fixtures"].as_array().map(Vec::len),
+        Some(1),
+        "{result:#}"
+    );
+    // A project is never written over.
+    let again = graft(
+        &data,
+        &["new", "mod-widgets", "--lang", lang, "--dir", s(&project)],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn graft_new_makes_a_rust_project_that_validates() {
+    new_project_validates("rust");
+}
+
+#[test]
+fn graft_new_makes_a_python_project_that_validates() {
+    new_project_validates("python");
+}
+
+#[test]
+fn graft_new_makes_a_javascript_project_that_validates() {
+    new_project_validates("js");
+}
