@@ -1,25 +1,8 @@
 //! The `graft` command as operators and CI meet it: exit codes, one-line
 //! errors, JSON output.
 
-use crate::common::{command, database_for, graft, json, open_tenant};
-use std::process::Output;
+use crate::common::{assert_clean_error, command, database_for, graft, json, open_tenant, stderr};
 use tempfile::TempDir;
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// An error is one line, says what to do, and is no panic.
-fn assert_clean_error(output: &Output, code: i32, expected: &str) {
-    let text = stderr(output);
-    assert_eq!(output.status.code(), Some(code), "{text}");
-    assert!(text.starts_with("error: "), "{text}");
-    assert!(text.contains(expected), "expected {expected:?} in {text}");
-    assert!(
-        !text.contains("thread 'main'") && !text.contains("stack backtrace"),
-        "{text}"
-    );
-}
 
 #[test]
 fn help_teaches_the_commands_and_exit_codes() {
@@ -714,6 +697,12 @@ fn every_command_of_the_readme_runs_end_to_end() {
         .to_str()
         .unwrap()
         .to_string();
+    let (project, dist) = (file("mod-widgets"), file("dist"));
+    let archive = format!("{dist}/mod-users-2.0.0.tar.gz");
+    let modules_dir = graft_sample_modules::sample_modules_dir()
+        .to_str()
+        .unwrap()
+        .to_string();
     let on_postgres = database_for(d).is_some();
     // PostgreSQL's commands, on SQLite, are bad input that says so.
     let pg_only = if on_postgres { 0 } else { 2 };
@@ -907,6 +896,23 @@ fn every_command_of_the_readme_runs_end_to_end() {
         (vec!["jobs"], pg_only),
         (vec!["demo", "--users", "20"], 0),
         (vec!["wit", "--out", &wit_dir], 0),
+        // A vendor's project, written (each language builds in languages.rs).
+        (
+            vec!["new", "mod-widgets", "--lang", "python", "--dir", &project],
+            0,
+        ),
+        (vec!["package", &package, "--out", &dist], 0),
+        (
+            vec![
+                "--modules",
+                &modules_dir,
+                "validate",
+                &archive,
+                "--fixtures",
+                &fixtures,
+            ],
+            0,
+        ),
     ];
     let mut ran: Vec<Vec<String>> = Vec::new();
     for (args, code) in &steps {
@@ -928,7 +934,12 @@ fn every_command_of_the_readme_runs_end_to_end() {
                 String::from_utf8_lossy(&output.stdout)
             );
         }
-        ran.push(args.iter().map(|a| a.to_string()).collect());
+        // A global option before the command (`--modules DIR`) is not part of it.
+        let command = match args.first() {
+            Some(&"--modules") => &args[2..],
+            _ => &args[..],
+        };
+        ran.push(command.iter().map(|a| a.to_string()).collect());
     }
     for subcommand in every_subcommand(d) {
         assert!(

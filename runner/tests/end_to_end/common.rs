@@ -41,3 +41,19 @@ pub fn json(output: &Output) -> serde_json::Value {
         )
     })
 }
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// An error is one line, says what to do, and is no panic.
+pub fn assert_clean_error(output: &Output, code: i32, expected: &str) {
+    let text = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{text}");
+    assert!(text.starts_with("error: "), "{text}");
+    assert!(text.contains(expected), "expected {expected:?} in {text}");
+    assert!(
+        !text.contains("thread 'main'") && !text.contains("stack backtrace"),
+        "{text}"
+    );
+}

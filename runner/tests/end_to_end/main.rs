@@ -8,5 +8,6 @@ mod cli;
 mod common;
 mod languages;
 mod operator_faults;
+mod packaging;
 mod postgres;
 mod validate;
