@@ -110,8 +110,8 @@ impl crate::Graft {
             .with_context(|| format!("{}: cannot write", folder.display()))?;
         let archive = parts
             .out
-            .join(format!("{id}{}", crate::archive::ARCHIVE_SUFFIX));
-        let sha256 = crate::archive::pack(&folder, &id, &archive)?;
+            .join(format!("{id}{}", crate::package::archive::ARCHIVE_SUFFIX));
+        let sha256 = crate::package::archive::pack(&folder, &id, &archive)?;
         validation.package = folder.clone();
         Ok(Assembled {
             validation,

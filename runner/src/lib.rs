@@ -11,6 +11,7 @@
 //! - `module_id`: Okapi's module ids (`mod-users-1.2.3`), versions and interface versions, ordered as Okapi orders them;
 //! - `descriptor`: the ModuleDescriptor, parsed with errors naming the field;
 //! - `package`: a module package on disk (descriptor, plugin, data folders), confined to its folder;
+//! - `package::archive`: a package as a `.tar.gz` with its sha256, unpacked once and read as hostile;
 //! - `plan`: the install plan, Okapi's way, on descriptors only;
 //! - `plan::order`: the order of a plan: dependents' disables first, providers before users;
 //! - `plan::resolve`: Okapi's dependency resolution: the request read, then one repair at a time;
@@ -45,6 +46,7 @@
 //! - `host::pipe`: the bounded stdout and stderr of a plugin;
 //! - `host::stack`: the native stack and open files plugin calls need;
 //! - `host::state`: what a call's store holds: storage, log, limits, handles;
+//! - `scaffold`: `graft new`: a plugin project in Rust, Python or JavaScript that validates as written;
 //! - `journal`: failed attempts, kept outside the tenant database;
 //! - `install`: a tenant's install, upgrade or downgrade job;
 //! - `install::job`: what to run on a tenant, and how;
@@ -63,10 +65,10 @@
 //! - `validate::checks`: the checks of those runs;
 //! - `validate::compare`: record-by-record comparisons of dumps and change logs;
 //! - `validate::junit`: the report as JUnit XML;
+//! - `assemble`: `graft package`: a package assembled from its parts, checked, written as folder and archive;
 //! - `test_support`: scratch databases and runners for tests and benchmarks (feature `test-support`).
 
 pub mod adopt;
-pub mod archive;
 pub mod assemble;
 pub mod changelog;
 pub mod descriptor;

@@ -197,11 +197,11 @@ impl Validator<'_> {
     pub fn validate(&self, package_dir: &Path, fixtures_dir: &Path) -> Result<Validation> {
         // An archive is validated as the folder it unpacks to; the other
         // releases are looked for beside the archive.
-        let archive = crate::archive::is_archive(package_dir) && package_dir.is_file();
+        let archive = crate::package::archive::is_archive(package_dir) && package_dir.is_file();
         let given = package_dir;
         let unpacked;
         let package_dir = if archive {
-            unpacked = crate::archive::unpacked(package_dir, &self.unpack_dir)?;
+            unpacked = crate::package::archive::unpacked(package_dir, &self.unpack_dir)?;
             unpacked.as_path()
         } else {
             package_dir
@@ -240,8 +240,8 @@ impl Validator<'_> {
         // it: the catalog reads the folder, which must hold the same files.
         let same_files = || {
             archive
-                && crate::archive::tree_digest(&found.dir).ok()
-                    == crate::archive::tree_digest(&package.dir).ok()
+                && crate::package::archive::tree_digest(&found.dir).ok()
+                    == crate::package::archive::tree_digest(&package.dir).ok()
         };
         if !same_folder && !same_files() {
             bail!(

@@ -9,7 +9,7 @@
 //! under a temporary name, then renamed), so a half-written unpack is never
 //! read as a package and the same archive is never unpacked twice.
 
-use crate::package::MAX_PLUGIN_BYTES;
+use super::{read_at_most, MAX_PLUGIN_BYTES};
 use anyhow::{anyhow, bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -139,7 +139,7 @@ pub fn tree_digest(dir: &Path) -> Result<[u8; 32]> {
         hasher.update(relative.to_string_lossy().as_bytes());
         hasher.update([0]);
         if path.is_file() {
-            hasher.update(crate::package::read_at_most(&path, MAX_ENTRY_BYTES)?);
+            hasher.update(read_at_most(&path, MAX_ENTRY_BYTES)?);
         }
         hasher.update([0]);
     }
@@ -155,7 +155,7 @@ pub fn checksum_path(archive: &Path) -> PathBuf {
 
 /// The sha256 of a file, in hex.
 pub fn sha256_of(path: &Path) -> Result<String> {
-    let bytes = crate::package::read_at_most(path, MAX_ARCHIVE_BYTES)?;
+    let bytes = read_at_most(path, MAX_ARCHIVE_BYTES)?;
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
@@ -172,7 +172,7 @@ pub fn unpacked(archive: &Path, into: &Path) -> Result<PathBuf> {
             archive.display()
         );
     }
-    let bytes = crate::package::read_at_most(archive, MAX_ARCHIVE_BYTES)?;
+    let bytes = read_at_most(archive, MAX_ARCHIVE_BYTES)?;
     let digest = hex::encode(Sha256::digest(&bytes));
     check_sum(archive, &digest)?;
     let target = into.join(&digest);
@@ -202,7 +202,7 @@ fn check_sum(archive: &Path, digest: &str) -> Result<()> {
     if std::fs::symlink_metadata(&sums).is_err() {
         return Ok(());
     }
-    let text = crate::package::read_at_most(&sums, 4096)?;
+    let text = read_at_most(&sums, 4096)?;
     let text = String::from_utf8_lossy(&text);
     let expected = text.split_whitespace().next().unwrap_or("");
     if !expected.eq_ignore_ascii_case(digest) {

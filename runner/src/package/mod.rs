@@ -3,6 +3,8 @@
 //! `reference-data/` and `sample-data/` folders, and an optional
 //! `graft.json` with the module's own limits.
 
+pub mod archive;
+
 use crate::descriptor::ModuleDescriptor;
 use crate::limits::LimitOverrides;
 use crate::module_id::ModuleId;
@@ -317,7 +319,7 @@ impl Catalog {
         let mut bad = Vec::new();
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir() || crate::archive::is_archive(p))
+            .filter(|p| p.is_dir() || archive::is_archive(p))
             .collect();
         // `graft package` writes a package both ways side by side: the
         // folder stands for the archive beside it.
@@ -325,7 +327,7 @@ impl Catalog {
             dirs.iter().filter(|p| p.is_dir()).cloned().collect();
         dirs.retain(|p| {
             p.is_dir()
-                || crate::archive::archive_stem(p)
+                || archive::archive_stem(p)
                     .is_none_or(|stem| !folders.contains(&self.dir.join(stem)))
         });
         dirs.sort();
@@ -355,10 +357,10 @@ impl Catalog {
                 path.display()
             );
         };
-        let dir = crate::archive::unpacked(path, into)?;
+        let dir = archive::unpacked(path, into)?;
         let package =
             Package::load(&dir).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
-        let stem = crate::archive::archive_stem(path).unwrap_or_default();
+        let stem = archive::archive_stem(path).unwrap_or_default();
         if stem != package.id.to_string() {
             bail!(
                 "{}: the archive holds {}: name the file {}.tar.gz",
@@ -410,8 +412,7 @@ impl Catalog {
     /// than "unknown" or "not managed".
     pub fn broken<'b>(&self, id: &str, broken: &'b [BadPackage]) -> Option<&'b BadPackage> {
         broken.iter().find(|b| {
-            b.dir.file_name().is_some_and(|n| n == id)
-                || crate::archive::archive_stem(&b.dir) == Some(id)
+            b.dir.file_name().is_some_and(|n| n == id) || archive::archive_stem(&b.dir) == Some(id)
         })
     }
 }
