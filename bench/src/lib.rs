@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)]
 mod users;
 
+mod languages;
+pub use languages::b7;
+
 /// How big each benchmark is.
 #[derive(Debug, Clone)]
 pub struct Sizes {
@@ -197,12 +200,14 @@ pub fn users_seed(setup: &Setup, count: u64) -> Result<PathBuf> {
         );
         return Ok(path.clone());
     }
-    let path = seed_users(setup, count)?;
+    let path = seed_users(setup, "b1-seed", count)?;
     Ok(setup.users_seed.get_or_init(|| (count, path)).1.clone())
 }
 
-fn seed_users(setup: &Setup, count: u64) -> Result<PathBuf> {
-    let graft = setup.graft("b1-seed")?;
+/// A tenant database at mod-users 1.1.0 with `count` users, in the data
+/// directory `data` of the setup.
+fn seed_users(setup: &Setup, data: &str, count: u64) -> Result<PathBuf> {
+    let graft = setup.graft(data)?;
     graft.tenants().create("seed")?;
     let report = graft.install("seed", &[id("mod-users-1.1.0")], &InstallOptions::default())?;
     anyhow::ensure!(

@@ -1,4 +1,4 @@
-//! `cargo run --release -p graft-bench`: runs B1-B6 and B8 and writes
+//! `cargo run --release -p graft-bench`: runs B1-B8 and writes
 //! docs/benchmarks.md; `--help` for the rest.
 
 use anyhow::Result;
@@ -7,7 +7,7 @@ use graft_bench::{b1_b6, b2, b3, b4, b5, peak_rss, plugin_upgrade, report, warm,
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Graft's benchmarks B1-B6, each against a baseline measured in the same
+/// Graft's benchmarks B1-B8, each against a baseline measured in the same
 /// run (see docs/benchmarks.md for what each one measures and its target).
 ///
 /// With no options: every benchmark at full size, medians of 3 runs, the
@@ -26,7 +26,7 @@ struct Args {
     quick: bool,
     /// Run only these, comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "IDS",
-          value_parser = ["B1", "B2", "B3", "B4", "B5", "B6", "B8", "B1-PG", "B4-PG"])]
+          value_parser = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B1-PG", "B4-PG"])]
     only: Vec<String>,
     /// Users in B1, B2 and B6 (B1-PG: a fifth).
     #[arg(long, value_name = "N")]
@@ -174,6 +174,10 @@ fn run(args: Args) -> Result<()> {
         benches.push(b5(&setup, &sizes)?);
     }
     benches.extend(b6);
+    if wanted("B7") {
+        eprintln!("B7: {} users", (sizes.users / 20).max(100));
+        benches.push(graft_bench::b7(&setup, &sizes)?);
+    }
     if wanted("B8") {
         eprintln!("B8: {} tenants", sizes.tenants);
         let leg = |tenants: usize, stream: bool| -> Option<u64> {

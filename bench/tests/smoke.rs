@@ -1,7 +1,7 @@
 //! Every benchmark, tiny, so that it keeps working. No timing assertions:
 //! tests check behaviour.
 
-use graft_bench::{b1_b6, b2, b3, b4, b5, b8, b8_leg, report, Setup, Sizes};
+use graft_bench::{b1_b6, b2, b3, b4, b5, b7, b8, b8_leg, report, Setup, Sizes};
 
 #[test]
 fn every_benchmark_runs() {
@@ -15,6 +15,9 @@ fn every_benchmark_runs() {
         b4(&setup, &sizes).unwrap(),
         b5(&setup, &sizes).unwrap(),
         b6,
+        // The Rust, Python and JavaScript plugins (built with the pinned
+        // toolchains, installed on first use).
+        b7(&setup, &sizes).unwrap(),
         // B8's legs run in this process here (the bench binary runs each in
         // a fresh one, to measure it alone).
         b8(&sizes, &|tenants, stream| {
@@ -23,7 +26,7 @@ fn every_benchmark_runs() {
         .unwrap(),
     ];
     let text = report(&benches, "smoke", &sizes);
-    for id in ["B1", "B2", "B3", "B4", "B5", "B6", "B8"] {
+    for id in ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"] {
         assert!(text.contains(&format!("## {id}:")), "{id} missing");
     }
     assert!(benches
