@@ -172,6 +172,18 @@ pub fn unpacked(archive: &Path, into: &Path) -> Result<PathBuf> {
             archive.display()
         );
     }
+    // An archive seen before, unchanged, is not read and hashed again.
+    let seen = into.join(SEEN_FOLDER).join(seen_key(archive, &meta));
+    if let Some(digest) = std::fs::read_to_string(&seen)
+        .ok()
+        .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        if into.join(&digest).is_dir() {
+            check_sum(archive, &digest)?;
+            return top_folder(&into.join(&digest))
+                .map_err(|e| anyhow!("{}: {e:#}", archive.display()));
+        }
+    }
     let bytes = read_at_most(archive, MAX_ARCHIVE_BYTES)?;
     let digest = hex::encode(Sha256::digest(&bytes));
     check_sum(archive, &digest)?;
@@ -193,7 +205,47 @@ pub fn unpacked(archive: &Path, into: &Path) -> Result<PathBuf> {
             }
         }
     }
-    top_folder(&target).map_err(|e| anyhow!("{}: {e:#}", archive.display()))
+    let folder = top_folder(&target).map_err(|e| anyhow!("{}: {e:#}", archive.display()))?;
+    remember(&seen, &digest);
+    Ok(folder)
+}
+
+/// Where `unpacked` remembers the digests of archives it read.
+const SEEN_FOLDER: &str = ".seen";
+
+/// An archive file as it is now: its real path, size, modification and
+/// change times and inode. A file changed in any of these is read and hashed
+/// again (file times tick in milliseconds, not at every write: a file
+/// rewritten within the same tick, at the same size and inode, would be
+/// taken as unchanged).
+fn seen_key(archive: &Path, meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let path = archive
+        .canonicalize()
+        .unwrap_or_else(|_| archive.to_path_buf());
+    let key = format!(
+        "{}\0{}\0{}.{}\0{}.{}\0{}",
+        path.display(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.ino()
+    );
+    hex::encode(&Sha256::digest(key.as_bytes())[..16])
+}
+
+/// Best effort: a digest not remembered only costs hashing the archive again.
+fn remember(seen: &Path, digest: &str) {
+    let Some(folder) = seen.parent() else { return };
+    if std::fs::create_dir_all(folder).is_err() {
+        return;
+    }
+    let partial = seen.with_extension("partial");
+    if std::fs::write(&partial, digest).is_ok() {
+        let _ = std::fs::rename(&partial, seen);
+    }
 }
 
 /// The archive's `.sha256` file, if present, must name this digest.
@@ -459,6 +511,27 @@ mod tests {
             error.contains("\"m/plugin.wasm\": more than 256 MiB"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_archive_replaced_in_place_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mod-x-1.0.0.tar.gz");
+        let into = dir.path().join("u");
+        std::fs::write(&path, archive(&[("m/a.json", FILE, b"{}", None)])).unwrap();
+        let first = unpacked(&path, &into).unwrap();
+        assert!(first.join("a.json").is_file());
+        // The second read uses what the first remembered, and gives the same.
+        assert_eq!(unpacked(&path, &into).unwrap(), first);
+        std::fs::remove_file(&path).unwrap();
+        // Past the file system's clock tick (see `seen_key`).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, archive(&[("m/b.json", FILE, b"{}", None)])).unwrap();
+        let second = unpacked(&path, &into).unwrap();
+        assert!(second.join("b.json").is_file(), "{}", second.display());
+        // A checksum file written later is still checked on a remembered archive.
+        std::fs::write(checksum_path(&path), "00  mod-x-1.0.0.tar.gz\n").unwrap();
+        assert!(unpacked(&path, &into).is_err());
     }
 
     #[test]
