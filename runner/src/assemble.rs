@@ -9,7 +9,7 @@
 //! folder beside the output and takes the place of an older one only when
 //! every check passed.
 
-use crate::package::{DATA_FOLDERS, DESCRIPTOR_FILE, SETTINGS_FILE};
+use crate::package::{DATA_FOLDERS, DEFAULT_PLUGIN_FILE, DESCRIPTOR_FILE, SETTINGS_FILE};
 use crate::validate::Validation;
 use anyhow::{anyhow, bail, Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -127,13 +127,13 @@ impl crate::Graft {
 fn plugin_file_name(source: &Path) -> Result<String> {
     let settings = source.join(SETTINGS_FILE);
     if !settings.exists() {
-        return Ok("plugin.wasm".into());
+        return Ok(DEFAULT_PLUGIN_FILE.into());
     }
     let bytes = crate::package::read_at_most(&settings, crate::package::MAX_SETTINGS_BYTES)?;
     let value: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| anyhow!("{}: not JSON: {e}", settings.display()))?;
     match value.get("plugin") {
-        None => Ok("plugin.wasm".into()),
+        None => Ok(DEFAULT_PLUGIN_FILE.into()),
         Some(serde_json::Value::String(name)) => Ok(name.clone()),
         Some(other) => bail!(
             "{}: \"plugin\" is {other}, not a file name: write e.g. \"plugin.wasm\"",

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub const DESCRIPTOR_FILE: &str = "ModuleDescriptor.json";
 pub const SETTINGS_FILE: &str = "graft.json";
-const DEFAULT_PLUGIN_FILE: &str = "plugin.wasm";
+pub const DEFAULT_PLUGIN_FILE: &str = "plugin.wasm";
 
 /// The data folders a package may have, and where the plugin sees them.
 pub const DATA_FOLDERS: [(&str, &str); 3] = [
