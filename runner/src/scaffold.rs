@@ -5,9 +5,10 @@
 //! Graft's sources), a build script that ends in `graft package`, a script
 //! that captures a fixture, and a CI job.
 //!
-//! The templates are files of `runner/templates`, compiled into the binary
-//! with the SDKs they use; `{{module}}`, `{{name}}` and the like are filled
-//! in here.
+//! The templates are files of `runner/templates` and the repository's Rust
+//! template (`plugins/template`, module `mod-widgets`), compiled into the
+//! binary with the SDKs they use; `{{module}}`, `{{name}}` and the like, and
+//! the template module's names, are filled in here.
 
 use crate::module_id::ModuleId;
 use anyhow::{bail, Context as _, Result};
@@ -57,18 +58,21 @@ macro_rules! sdk {
     };
 }
 
+// The package part and the Rust plugin are the repository's template
+// (`plugins/template`, module `mod-widgets`), which Graft's own tests build
+// and validate; its names are replaced by the new module's.
 const COMMON: &[File] = &[
     file(
         "package/ModuleDescriptor.json",
-        template!("common/ModuleDescriptor.json"),
+        sdk!("template/package/ModuleDescriptor.json"),
     ),
     file(
-        "package/reference-data/{{name}}-types/standard.json",
-        template!("common/standard.json"),
+        "package/reference-data/widget-types/gear.json",
+        sdk!("template/package/reference-data/widget-types/gear.json"),
     ),
     file(
-        "package/reference-data/{{name}}-types/special.json",
-        template!("common/special.json"),
+        "package/reference-data/widget-types/sprocket.json",
+        sdk!("template/package/reference-data/widget-types/sprocket.json"),
     ),
     script("make-fixture.sh", template!("common/make-fixture.sh")),
     file("ci/graft-validate.yml", template!("common/ci.yml")),
@@ -81,7 +85,7 @@ const RUST: &[File] = &[
     file("Cargo.toml", template!("rust/Cargo.toml")),
     // The versions the SDK is built and tested with.
     file("Cargo.lock", sdk!("Cargo.lock")),
-    file("src/lib.rs", template!("rust/lib.rs")),
+    file("src/lib.rs", sdk!("template/src/lib.rs")),
     script("build.sh", template!("rust/build.sh")),
     file(
         "graft-plugin-sdk/Cargo.toml",
@@ -177,15 +181,24 @@ pub fn create(dir: &Path, module: &str, lang: Lang) -> Result<Project> {
     }
     let name = module.strip_prefix("mod-").unwrap_or(module);
     let krate = format!("{module}-plugin");
-    let fill = |text: &str| {
-        text.replace("{{module}}", module)
-            .replace("{{name}}", name)
-            .replace("{{crate_file}}", &krate.replace('-', "_"))
-            .replace("{{crate}}", &krate)
-            .replace("{{language}}", lang.label())
-            .replace("{{lang}}", lang.flag())
-            .replace("{{setup}}", lang.setup())
-    };
+    // Placeholders of `runner/templates`, and the template module's names,
+    // replaced in one pass: a replacement is never replaced again (a module
+    // named `widgets-x` must not become `widgets-x-x`).
+    let crate_file = krate.replace('-', "_");
+    let types = format!("{name}-types");
+    let replacements: [(&str, &str); 10] = [
+        ("{{module}}", module),
+        ("{{name}}", name),
+        ("{{crate_file}}", &crate_file),
+        ("{{crate}}", &krate),
+        ("{{language}}", lang.label()),
+        ("{{lang}}", lang.flag()),
+        ("{{setup}}", lang.setup()),
+        ("mod-widgets", module),
+        ("widget-types", &types),
+        ("widgets", name),
+    ];
+    let fill = |text: &str| replace_all(text, &replacements);
     let made = !dir.exists();
     let written = write_all(dir, COMMON.iter().chain(lang.files()), &fill, lang);
     match written {
@@ -252,6 +265,26 @@ fn write_all<'a>(
     Ok(written)
 }
 
+/// `text` with every occurrence of each `from` replaced by its `to`, in one
+/// pass from the left; at one place, the first matching pair wins.
+fn replace_all(text: &str, pairs: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'scan: while !rest.is_empty() {
+        for (from, to) in pairs {
+            if let Some(after) = rest.strip_prefix(from) {
+                out.push_str(to);
+                rest = after;
+                continue 'scan;
+            }
+        }
+        let next = rest.chars().next().map_or(1, char::len_utf8);
+        out.push_str(&rest[..next]);
+        rest = &rest[next..];
+    }
+    out
+}
+
 /// A module name the project can use everywhere it appears: an Okapi
 /// product name, lower case, that also names collections and a crate.
 fn check_module_name(module: &str) -> Result<()> {
@@ -298,6 +331,15 @@ mod tests {
     }
 
     #[test]
+    fn names_are_replaced_once() {
+        let pairs = [("mod-widgets", "widgets-x"), ("widgets", "widgets-x")];
+        assert_eq!(
+            replace_all("mod-widgets: widgets, ü widgets", &pairs),
+            "widgets-x: widgets-x, ü widgets-x"
+        );
+    }
+
+    #[test]
     fn every_placeholder_is_filled() {
         for lang in [Lang::Rust, Lang::Python, Lang::Js] {
             let dir = tempfile::tempdir().unwrap();
@@ -314,7 +356,7 @@ mod tests {
             }
             assert!(dir
                 .path()
-                .join("p/package/reference-data/widgets-types/standard.json")
+                .join("p/package/reference-data/widgets-types/gear.json")
                 .is_file());
             // A second run refuses to write over the project.
             let again = create(&dir.path().join("p"), "mod-widgets", lang).unwrap_err();

@@ -297,6 +297,51 @@ pub fn copy_dir(from: &Path, to: &Path) {
     graft_sample_modules::copy_dir(from, to).unwrap();
 }
 
+/// A vendor's source folder of a built package, as `graft package` takes
+/// it: the descriptor and the data folders, without the plugin.
+pub fn package_source(name: &str, into: &Path) -> PathBuf {
+    let built = package_dir(name);
+    std::fs::create_dir_all(into).unwrap();
+    std::fs::copy(
+        built.join(crate::package::DESCRIPTOR_FILE),
+        into.join(crate::package::DESCRIPTOR_FILE),
+    )
+    .unwrap();
+    for (folder, _) in crate::package::DATA_FOLDERS {
+        if built.join(folder).is_dir() {
+            copy_dir(&built.join(folder), &into.join(folder));
+        }
+    }
+    into.to_path_buf()
+}
+
+/// A tar entry a hostile archive is made of: name, type, bytes, link target.
+pub type RawEntry<'a> = (&'a str, tar::EntryType, &'a [u8], Option<&'a str>);
+
+/// A gzipped tar written entry by entry, as a hostile vendor could: each
+/// name goes into the header as it is, so `..` and absolute paths, which
+/// the tar crate's own builder refuses, get through.
+pub fn raw_archive(entries: &[RawEntry]) -> Vec<u8> {
+    use std::io::Write;
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, kind, data, link) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        if let Some(link) = link {
+            header.set_link_name(link).unwrap();
+        }
+        let bytes = name.as_bytes();
+        header.as_gnu_mut().unwrap().name[..bytes.len()].copy_from_slice(bytes);
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&builder.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
 /// Plugins written in Python and JavaScript, built from the SDKs' sources
 /// (`plugins/python`, `plugins/js`) with the pinned toolchains, which
 /// `scripts/lang-toolchains.sh` installs on first use. Each build is kept in

@@ -1,4 +1,4 @@
-//! The migration plugin of `mod-widgets`, a template to copy.
+//! The migration plugin of `mod-widgets`, from Graft's template (`graft new`).
 //!
 //! One plugin per release. It knows every step from an empty tenant up to
 //! its own release, so any older tenant can be brought up to date, and it
@@ -23,15 +23,15 @@ const RELEASE: &str = "1.0.0";
 /// Every release, oldest first.
 const RELEASES: [&str; 1] = ["1.0.0"];
 
-const WIDGETS: &str = "widgets";
-const WIDGET_TYPES: &str = "widget-types";
+const ITEMS: &str = "widgets";
+const ITEM_TYPES: &str = "widget-types";
 /// The index whose presence marks storage at 1.0.0.
 const NAME_INDEX: &str = "widgets-name";
 
 /// A typed view of a record. `rest` keeps every field this release does not
 /// know, so a migration never drops data it was not written for.
 #[derive(Serialize, Deserialize)]
-struct Widget {
+struct Item {
     name: String,
     #[serde(rename = "typeId", skip_serializing_if = "Option::is_none")]
     type_id: Option<String>,
@@ -39,9 +39,9 @@ struct Widget {
     rest: Map<String, Value>,
 }
 
-struct Widgets;
+struct Plugin;
 
-impl Migration for Widgets {
+impl Migration for Plugin {
     fn describe() -> Description {
         // Releases this one can upgrade from: all before it.
         Description::new("mod-widgets", RELEASE).upgrades_from(&RELEASES[..RELEASES.len() - 1])
@@ -96,28 +96,28 @@ impl Migration for Widgets {
     }
 }
 
-graft_plugin_sdk::export_migration!(Widgets);
+graft_plugin_sdk::export_migration!(Plugin);
 
 /// Find the release from the shape of the storage.
 fn stored_release() -> Result<StoredState> {
-    let widgets = Collection::<Widget>::new(WIDGETS);
-    if !widgets.exists() {
+    let items = Collection::<Item>::new(ITEMS);
+    if !items.exists() {
         return Ok(StoredState::Empty);
     }
-    if widgets.has_index(NAME_INDEX)? {
+    if items.has_index(NAME_INDEX)? {
         return Ok(StoredState::Release("1.0.0".into()));
     }
     Ok(StoredState::Unrecognised(format!(
-        "{WIDGETS} exists without the index {NAME_INDEX}"
+        "{ITEMS} exists without the index {NAME_INDEX}"
     )))
 }
 
 fn create_1_0_0() -> Result<()> {
-    let widgets = Collection::<Widget>::new(WIDGETS);
-    widgets.create()?;
-    widgets.create_index(IndexSpec::unique_ci(NAME_INDEX, "name"))?;
-    widgets.create_index(IndexSpec::plain("widgets-typeId", "typeId"))?;
-    let types = Collection::<Value>::new(WIDGET_TYPES);
+    let items = Collection::<Item>::new(ITEMS);
+    items.create()?;
+    items.create_index(IndexSpec::unique_ci(NAME_INDEX, "name"))?;
+    items.create_index(IndexSpec::plain("widgets-typeId", "typeId"))?;
+    let types = Collection::<Value>::new(ITEM_TYPES);
     types.create()?;
     types.create_index(IndexSpec::unique_ci("widget-types-name", "name"))?;
     Ok(())

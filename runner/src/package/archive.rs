@@ -370,28 +370,7 @@ fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// A gzipped tar written entry by entry, as a hostile vendor could.
-    fn archive(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
-        let mut tar = tar::Builder::new(Vec::new());
-        for (name, kind, data, link) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(*kind);
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            if let Some(link) = link {
-                header.set_link_name(link).unwrap();
-            }
-            // Written raw: the builder's own path checks would refuse `..`.
-            let bytes = name.as_bytes();
-            header.as_gnu_mut().unwrap().name[..bytes.len()].copy_from_slice(bytes);
-            header.set_cksum();
-            tar.append(&header, *data).unwrap();
-        }
-        let raw = tar.into_inner().unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&raw).unwrap();
-        gz.finish().unwrap()
-    }
+    use crate::test_support::raw_archive as archive;
 
     fn unpack_error(bytes: &[u8]) -> String {
         let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@
 
 use crate::common::{graft, json};
 use graft::test_support::lang::{self, Lang};
-use graft::test_support::{copy_dir, package_dir};
+use graft::test_support::{copy_dir, package_dir, package_source};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -38,18 +38,7 @@ fn modules_with(work: &Path, data: &Path, plugin: &Path) -> std::path::PathBuf {
         copy_dir(&package_dir(release), &modules.join(release));
     }
     // The package's source as a vendor keeps it: descriptor and data, no plugin.
-    let source = work.join("source");
-    let sample = package_dir("mod-users-2.0.0");
-    std::fs::create_dir_all(&source).unwrap();
-    std::fs::copy(
-        sample.join("ModuleDescriptor.json"),
-        source.join("ModuleDescriptor.json"),
-    )
-    .unwrap();
-    copy_dir(
-        &sample.join("reference-data"),
-        &source.join("reference-data"),
-    );
+    let source = package_source("mod-users-2.0.0", &work.join("source"));
     let dist = work.join("dist");
     let output = ok(
         data,

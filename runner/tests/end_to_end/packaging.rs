@@ -5,7 +5,7 @@
 //! by install with one line, without touching the tenant.
 
 use crate::common::{assert_clean_error, graft, json, stderr};
-use graft::test_support::{copy_dir, package_dir};
+use graft::test_support::{copy_dir, package_dir, package_source, raw_archive, RawEntry};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use tempfile::TempDir;
@@ -17,20 +17,9 @@ fn s(path: &Path) -> &str {
 /// A vendor's source folder of mod-users 2.0.0: descriptor and data, and
 /// the built plugin beside it (not inside).
 fn source(work: &Path) -> (PathBuf, PathBuf) {
-    let built = package_dir("mod-users-2.0.0");
-    let source = work.join("source");
-    std::fs::create_dir_all(&source).unwrap();
-    std::fs::copy(
-        built.join("ModuleDescriptor.json"),
-        source.join("ModuleDescriptor.json"),
-    )
-    .unwrap();
-    copy_dir(
-        &built.join("reference-data"),
-        &source.join("reference-data"),
-    );
+    let source = package_source("mod-users-2.0.0", &work.join("source"));
     let plugin = work.join("mod_users.wasm");
-    std::fs::copy(built.join("plugin.wasm"), &plugin).unwrap();
+    std::fs::copy(package_dir("mod-users-2.0.0").join("plugin.wasm"), &plugin).unwrap();
     (source, plugin)
 }
 
@@ -211,28 +200,6 @@ fn a_bad_part_is_refused_and_nothing_is_written() {
     assert!(written().is_empty(), "written: {:?}", written());
 }
 
-/// A gzipped tar of entries written raw, as a hostile vendor could.
-fn raw_archive(path: &Path, entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) {
-    use std::io::Write;
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, kind, data, link) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(*kind);
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        if let Some(link) = link {
-            header.set_link_name(link).unwrap();
-        }
-        let bytes = name.as_bytes();
-        header.as_gnu_mut().unwrap().name[..bytes.len()].copy_from_slice(bytes);
-        header.set_cksum();
-        builder.append(&header, *data).unwrap();
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&builder.into_inner().unwrap()).unwrap();
-    std::fs::write(path, gz.finish().unwrap()).unwrap();
-}
-
 #[test]
 fn a_hostile_or_damaged_archive_is_refused_by_install() {
     let work = TempDir::new().unwrap();
@@ -249,7 +216,7 @@ fn a_hostile_or_damaged_archive_is_refused_by_install() {
     let descriptor =
         std::fs::read(package_dir("mod-users-1.1.0").join("ModuleDescriptor.json")).unwrap();
     let file = tar::EntryType::Regular;
-    let cases: Vec<(Vec<(&str, tar::EntryType, &[u8], Option<&str>)>, &str)> = vec![
+    let cases: Vec<(Vec<RawEntry>, &str)> = vec![
         (
             vec![
                 (
@@ -284,7 +251,7 @@ fn a_hostile_or_damaged_archive_is_refused_by_install() {
     ];
     let archive = modules.join("mod-users-1.1.0.tar.gz");
     for (entries, expected) in cases {
-        raw_archive(&archive, &entries);
+        std::fs::write(&archive, raw_archive(&entries)).unwrap();
         let listed = graft(&data, &["--modules", m, "modules", "list"]);
         assert!(listed.status.success());
         assert!(
