@@ -6,6 +6,15 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Output piped into a reader that stops early (`graft ... | head`) ends
+    // graft as it ends other Unix tools, by SIGPIPE, instead of a panic in
+    // the middle of printing (Rust ignores SIGPIPE, so a write would fail and
+    // `println!` panic). A job cut short this way is rolled back, as after
+    // any kill.
+    // SAFETY: set before any thread starts; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     cli::init_tracing(args.verbose);
     // The command runs on a thread whose stack holds a plugin call (the

@@ -138,7 +138,8 @@ impl Lang {
         }
     }
 
-    fn label(self) -> &'static str {
+    /// The language's name, for people.
+    pub fn label(self) -> &'static str {
         match self {
             Lang::Rust => "Rust",
             Lang::Python => "Python",

@@ -118,10 +118,10 @@ pub(super) fn new(args: &NewArgs, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "wrote {} ({} files): a {:?} plugin project for {}",
+        "wrote {} ({} files): a {} plugin project for {}",
         project.dir.display(),
         project.files.len(),
-        project.lang,
+        project.lang.label(),
         project.module
     );
     println!("next:");

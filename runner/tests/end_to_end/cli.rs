@@ -4,6 +4,38 @@
 use crate::common::{assert_clean_error, command, database_for, graft, json, open_tenant, stderr};
 use tempfile::TempDir;
 
+/// A reader that stops early (`graft ... | head`) ends graft quietly, as
+/// it ends other tools: no panic about a failed print.
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    let data = TempDir::new().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["wit"],
+        vec!["modules", "list"],
+        vec!["new", "mod-piped", "--lang", "js", "--dir"],
+    ] {
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if args[0] == "new" {
+            args.push(data.path().join("piped").to_string_lossy().into_owned());
+        }
+        let mut child = command(data.path())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before graft writes a line.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let text = stderr(&output);
+        assert!(
+            !text.contains("panicked") && !text.contains("Broken pipe"),
+            "graft {args:?}: {text}"
+        );
+    }
+}
+
 #[test]
 fn help_teaches_the_commands_and_exit_codes() {
     let data = TempDir::new().unwrap();
