@@ -19,11 +19,19 @@ use std::path::{Path, PathBuf};
 pub struct Assembled {
     /// The checks of the assembled package; nothing is written unless all pass.
     pub validation: Validation,
+    /// What was written: only when every check passed.
+    #[serde(flatten)]
+    pub written: Option<Written>,
+}
+
+/// A package as `graft package` wrote it.
+#[derive(Debug, serde::Serialize)]
+pub struct Written {
     /// The package folder, `<out>/<module-id>`.
-    pub folder: Option<PathBuf>,
+    pub folder: PathBuf,
     /// `<out>/<module-id>.tar.gz`, and its sha256.
-    pub archive: Option<PathBuf>,
-    pub sha256: Option<String>,
+    pub archive: PathBuf,
+    pub sha256: String,
 }
 
 /// The parts of a package.
@@ -96,9 +104,7 @@ impl crate::Graft {
         let Some(id) = validation.module.clone().filter(|_| validation.ok) else {
             return Ok(Assembled {
                 validation,
-                folder: None,
-                archive: None,
-                sha256: None,
+                written: None,
             });
         };
         let folder = parts.out.join(&id);
@@ -115,9 +121,11 @@ impl crate::Graft {
         validation.package = folder.clone();
         Ok(Assembled {
             validation,
-            folder: Some(folder),
-            archive: Some(archive),
-            sha256: Some(sha256),
+            written: Some(Written {
+                folder,
+                archive,
+                sha256,
+            }),
         })
     }
 }

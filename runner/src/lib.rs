@@ -103,14 +103,14 @@ pub use install::{InstallOptions, TenantReport};
 pub use limits::Limits;
 pub use module_id::ModuleId;
 
+/// The data directory's folder of unpacked package archives.
+const UNPACK_FOLDER: &str = "packages";
+
 /// Everything a runner works with: a data directory (tenant databases,
 /// journal, plugin cache), a modules folder and the operator's limits.
 /// What a command does is a method of this, here or in the module that
 /// does it (`install`, `reads`, `edits`, `fixture`, `validate`, `queue`,
 /// `adopt`).
-/// The data directory's folder of unpacked package archives.
-const UNPACK_FOLDER: &str = "packages";
-
 pub struct Graft {
     data_dir: PathBuf,
     tenants: storage::Tenants,

@@ -73,12 +73,16 @@ pub fn assembled(assembled: &graft::assemble::Assembled, json: bool) {
         return;
     }
     validation(&assembled.validation, false);
-    match (&assembled.folder, &assembled.archive, &assembled.sha256) {
-        (Some(folder), Some(archive), Some(sha256)) => {
-            println!("wrote {}", folder.display());
-            println!("wrote {} (sha256 {sha256})", archive.display());
+    match &assembled.written {
+        Some(written) => {
+            println!("wrote {}", written.folder.display());
+            println!(
+                "wrote {} (sha256 {})",
+                written.archive.display(),
+                written.sha256
+            );
         }
-        _ => println!("nothing written: fix what failed above and run graft package again"),
+        None => println!("nothing written: fix what failed above and run graft package again"),
     }
 }
 
