@@ -509,7 +509,7 @@ pub fn b2(setup: &Setup, sizes: &Sizes) -> Result<Bench> {
             field: "status".into(),
             value: "\"active\"".into(),
         };
-        let (elapsed, changed) = time(|| db.update_all("mod-users", "users", &change));
+        let (elapsed, changed) = time(|| db.update_where("mod-users", "users", &[], &change));
         anyhow::ensure!(changed? == sizes.users);
         drop(db);
         remove_copy(graft)?;

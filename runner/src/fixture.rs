@@ -3,7 +3,8 @@
 //!
 //! A fixture holds what a plugin and the overlay can see: the enabled
 //! modules with their descriptors, every collection with its indexes and
-//! records, and the vendor's base copies of system and reference records.
+//! records, each module's own state (contract 0.2's `module-state`), and
+//! the vendor's base copies of system and reference records.
 //! Jobs, history and the change log are the tenant's past, not its state,
 //! and are left out. The format is plain JSON so that fixtures can be
 //! reviewed in a pull request and diffed between releases.
@@ -33,6 +34,9 @@ pub struct Fixture {
     /// module -> collection -> the vendor's copies the overlay merges against.
     #[serde(default)]
     pub bases: BTreeMap<String, BTreeMap<String, FixtureBases>>,
+    /// module -> key -> value: each module's own state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub state: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +116,7 @@ impl Fixture {
                 .filter(|(m, _)| wanted(m))
                 .collect(),
             bases,
+            state: dump.state.into_iter().filter(|(m, _)| wanted(m)).collect(),
         })
     }
 
@@ -154,6 +159,7 @@ impl Fixture {
             .collections
             .keys()
             .chain(fixture.bases.keys())
+            .chain(fixture.state.keys())
             .find(|name| !listed(name))
         {
             bail!(
@@ -270,6 +276,14 @@ impl Fixture {
                         )
                     })?;
                 }
+            }
+        }
+        for (module, entries) in &self.state {
+            for (key, value) in entries {
+                crate::storage::check_state_key(key)
+                    .and_then(|()| crate::storage::check_state_value(key, value))
+                    .and_then(|()| db.set_state(module, key, Some(value)).map(drop))
+                    .map_err(|e| anyhow!("state of module {module}, key {key}: {e}"))?;
             }
         }
         for module in &self.modules {

@@ -18,6 +18,7 @@
 //! - `storage`: tenant databases behind one trait;
 //! - `storage::checks`: names, ids, field paths and documents checked before any write;
 //! - `storage::dump`: a tenant's whole database as one value, read through the trait;
+//! - `storage::filters`: conditions on records' fields as SQL, each backend giving its dialect;
 //! - `storage::rows`: the runner's metadata rows, read alike from both backends;
 //! - `storage::tables`: each store's map of collections to tables, looked up once;
 //! - `storage::updates`: set-based updates as SQL, each backend giving its dialect;
@@ -41,6 +42,7 @@
 //! - `host::cache`: the compiled-plugin cache's checked entries;
 //! - `host::clock`: the monotonic clock that cuts waits at the deadline;
 //! - `host::component`: a plugin file checked before it runs;
+//! - `host::contract`: the contract versions plugins are built for; 0.1 plugins adapted onto the 0.2 host;
 //! - `host::determinism`: one wall clock and seeded randomness per job;
 //! - `host::failure`: why a call failed, told apart and bounded;
 //! - `host::pipe`: the bounded stdout and stderr of a plugin;

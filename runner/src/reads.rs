@@ -73,6 +73,16 @@ impl Graft {
         self.catalog.scan()
     }
 
+    /// The contract version a package's plugin was built for, as listings
+    /// show it: `0.2.0`, `0.3.0 (not supported)`, or why it cannot be told.
+    pub fn contract_of(&self, package: &Package) -> String {
+        match crate::host::contract_version_of(&package.plugin) {
+            Ok(version) if crate::host::Contract::of_version(&version).is_some() => version,
+            Ok(version) => format!("{version} (not supported)"),
+            Err(e) => format!("unknown: {}", crate::text::truncate(&format!("{e:#}"), 200)),
+        }
+    }
+
     /// The modules a tenant has, enabled or disabled with their data kept.
     pub fn status(&self, tenant: &str) -> Result<Vec<EnabledModule>> {
         let mut db = self.tenants.open(tenant)?;

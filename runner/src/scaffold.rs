@@ -78,7 +78,8 @@ const COMMON: &[File] = &[
     file("ci/graft-validate.yml", template!("common/ci.yml")),
     file("README.md", template!("common/README.md")),
     file(".gitignore", template!("common/gitignore")),
-    file("wit/migration.wit", crate::host::CONTRACT_WIT),
+    // The contract the SDKs of every language build on.
+    file("wit/migration.wit", crate::host::Contract::V0_1.wit()),
 ];
 
 const RUST: &[File] = &[

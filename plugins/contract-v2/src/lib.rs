@@ -1,9 +1,24 @@
-//! Exports `graft:migration/migration@0.2.0`, a contract major the runner
-//! (0.1.x) must refuse with a clear error.
+//! Exports `graft:migration/migration` of a contract version no runner of
+//! this repository supports (0.3.0, or 1.0.0 with the feature `v1`): the
+//! runner must refuse it with an error naming the versions it supports.
 
+#[cfg(not(feature = "v1"))]
 wit_bindgen::generate!({
     inline: "
-        package graft:migration@0.2.0;
+        package graft:migration@0.3.0;
+        interface migration {
+            describe: func() -> string;
+        }
+        world plugin {
+            export migration;
+        }
+    ",
+});
+
+#[cfg(feature = "v1")]
+wit_bindgen::generate!({
+    inline: "
+        package graft:migration@1.0.0;
         interface migration {
             describe: func() -> string;
         }

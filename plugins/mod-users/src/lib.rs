@@ -10,6 +10,13 @@
 //!   `firstName` -> `given`), `personal.email` moves to `contact.email`, and
 //!   `patronGroup` is renamed `groupId`. Its rollback brings the data back to
 //!   1.1.0 exactly.
+//! - 2.1.0 (feature `v2_1_0`) is built for contract 0.2: it gives every user
+//!   a `preferredContactTypeId` (email where the user has `contact.email`,
+//!   mail otherwise: two conditional set-based updates) and keeps
+//!   `patronGroup` beside `groupId` (a set-based copy), and records its
+//!   release in the module's state: its collections and indexes are those
+//!   of 2.0.0, so only the state tells the two apart. It rolls back to
+//!   2.0.0 and to 1.1.0, exactly.
 
 mod sample;
 mod users;
@@ -20,15 +27,17 @@ use graft_plugin_sdk::{
 };
 use serde_json::Value;
 
-#[cfg(feature = "v2_0_0")]
+#[cfg(feature = "v2_1_0")]
+const RELEASE: &str = "2.1.0";
+#[cfg(all(feature = "v2_0_0", not(feature = "v2_1_0")))]
 const RELEASE: &str = "2.0.0";
-#[cfg(all(feature = "v1_1_0", not(feature = "v2_0_0")))]
+#[cfg(all(feature = "v1_1_0", not(any(feature = "v2_0_0", feature = "v2_1_0"))))]
 const RELEASE: &str = "1.1.0";
-#[cfg(not(any(feature = "v1_1_0", feature = "v2_0_0")))]
+#[cfg(not(any(feature = "v1_1_0", feature = "v2_0_0", feature = "v2_1_0")))]
 const RELEASE: &str = "1.0.0";
 
 /// Every release, oldest first; this plugin knows those up to `RELEASE`.
-const RELEASES: [&str; 3] = ["1.0.0", "1.1.0", "2.0.0"];
+const RELEASES: [&str; 4] = ["1.0.0", "1.1.0", "2.0.0", "2.1.0"];
 
 const USERS: &str = "users";
 /// The index that marks storage at 1.1.0.
@@ -58,10 +67,10 @@ impl Migration for ModUsers {
         let known = known_releases();
         let description =
             Description::new("mod-users", RELEASE).upgrades_from(&known[..known.len() - 1]);
-        if RELEASE == "2.0.0" {
-            description.rolls_back_to(&["1.1.0"])
-        } else {
-            description
+        match RELEASE {
+            "2.0.0" => description.rolls_back_to(&["1.1.0"]),
+            "2.1.0" => description.rolls_back_to(&["2.0.0", "1.1.0"]),
+            _ => description,
         }
     }
 
@@ -102,9 +111,13 @@ impl Migration for ModUsers {
                 "1.0.0" => create_1_0_0()?,
                 "1.1.0" => upgrade_to_1_1_0()?,
                 "2.0.0" => upgrade_to_2_0_0()?,
+                #[cfg(feature = "v2_1_0")]
+                "2.1.0" => upgrade_to_2_1_0()?,
                 other => unreachable!("no step to {other}"),
             }
         }
+        #[cfg(feature = "v2_1_0")]
+        graft_plugin_sdk::state::set_release(RELEASE)?;
         Ok(if from.is_none() {
             Outcome::Created
         } else {
@@ -112,6 +125,43 @@ impl Migration for ModUsers {
         })
     }
 
+    #[cfg(feature = "v2_1_0")]
+    fn rollback(ctx: &Context) -> Result<Outcome> {
+        let target = ctx.release_to();
+        if !["2.0.0", "1.1.0"].contains(&target) {
+            return Err(Error::unsupported(format!(
+                "mod-users 2.1.0 cannot roll back to {target}; it rolls back to 2.0.0 and 1.1.0"
+            )));
+        }
+        let stored = match stored_release()? {
+            StoredState::Release(r) => r,
+            other => {
+                return Err(Error::unsupported(format!(
+                    "rollback to {target} needs storage at 2.1.0, 2.0.0 or 1.1.0, found {other:?}"
+                )))
+            }
+        };
+        if stored == target {
+            return Ok(Outcome::Unchanged);
+        }
+        let position = |release: &str| RELEASES.iter().position(|r| *r == release);
+        if position(&stored).is_none() || position(&stored) < position(target) {
+            return Err(Error::unsupported(format!(
+                "storage is at mod-users {stored}, not newer than {target}: nothing to roll back"
+            )));
+        }
+        if stored == "2.1.0" {
+            rollback_2_1_0_to_2_0_0()?;
+        }
+        if target == "1.1.0" && stored != "1.1.0" {
+            rollback_2_0_0_to_1_1_0()?;
+        }
+        // Releases before 2.1.0 keep no state: their data tells them apart.
+        graft_plugin_sdk::state::remove(graft_plugin_sdk::state::RELEASE_KEY)?;
+        Ok(Outcome::Upgraded)
+    }
+
+    #[cfg(not(feature = "v2_1_0"))]
     fn rollback(ctx: &Context) -> Result<Outcome> {
         let target = ctx.release_to();
         if RELEASE != "2.0.0" || target != "1.1.0" {
@@ -141,12 +191,17 @@ impl Migration for ModUsers {
 
 graft_plugin_sdk::export_migration!(ModUsers);
 
-/// Find the release from the shape of the storage, not from what the runner
-/// recorded: the indexes each release creates mark it.
+/// Find the release from the storage, not from what the runner recorded:
+/// the release 2.1.0 and later record in the module's state, else the
+/// indexes each earlier release creates.
 fn stored_release() -> Result<StoredState> {
     let users = users();
     if !users.exists() {
         return Ok(StoredState::Empty);
+    }
+    #[cfg(feature = "v2_1_0")]
+    if let Some(release) = graft_plugin_sdk::state::release()? {
+        return Ok(StoredState::Release(release));
     }
     let indexes = users.indexes()?;
     let has = |name: &str| indexes.iter().any(|i| i.name == name);
@@ -197,6 +252,47 @@ fn upgrade_to_2_0_0() -> Result<()> {
     users.drop_index(EMAIL_INDEX)?;
     rewrite_users(users::to_2_0_0)?;
     users.create_index(IndexSpec::plain(CONTACT_EMAIL_INDEX, "contact.email"))?;
+    Ok(())
+}
+
+/// 2.0.0 -> 2.1.0 in three statements, whatever the number of users: the
+/// contact type by whether the user has an email address, and the copy of
+/// `groupId`.
+#[cfg(feature = "v2_1_0")]
+fn upgrade_to_2_1_0() -> Result<()> {
+    use graft_plugin_sdk::{FieldChange, Filter};
+    let users = users();
+    let contact = |value: &str| {
+        vec![FieldChange::SetDefault(
+            "preferredContactTypeId".into(),
+            Value::from(value),
+        )]
+    };
+    let by_email = users.update_where(
+        &Filter::new().exists("contact.email"),
+        &contact(users::CONTACT_BY_EMAIL),
+    )?;
+    let by_mail = users.update_where(
+        &Filter::new().missing("contact.email"),
+        &contact(users::CONTACT_BY_MAIL),
+    )?;
+    let copied = users.update_where(
+        &Filter::new().exists("groupId"),
+        &[FieldChange::Copy("groupId".into(), "patronGroup".into())],
+    )?;
+    graft_plugin_sdk::log::info(&format!(
+        "users: contact by email {by_email}, by mail {by_mail}; patronGroup kept on {copied}"
+    ));
+    Ok(())
+}
+
+/// 2.1.0 -> 2.0.0: the fields 2.1.0 added removed (2.0.0 has neither).
+#[cfg(feature = "v2_1_0")]
+fn rollback_2_1_0_to_2_0_0() -> Result<()> {
+    users().update_all(&[
+        graft_plugin_sdk::FieldChange::Remove("preferredContactTypeId".into()),
+        graft_plugin_sdk::FieldChange::Remove("patronGroup".into()),
+    ])?;
     Ok(())
 }
 

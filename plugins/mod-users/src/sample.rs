@@ -87,8 +87,11 @@ fn in_release_shape(mut user: Value, release: &str) -> Result<Value> {
     if release != "1.0.0" {
         user["type"] = Value::from(users::DEFAULT_TYPE);
     }
-    if release == "2.0.0" {
+    if release.starts_with("2.") {
         user = users::to_2_0_0(user).map_err(Error::failed)?;
+    }
+    if release == "2.1.0" {
+        user = users::to_2_1_0(user).map_err(Error::failed)?;
     }
     Ok(user)
 }

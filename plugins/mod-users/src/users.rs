@@ -82,3 +82,29 @@ fn rename(map: &mut Map<String, Value>, from: &str, to: &str) {
         map.insert(to.into(), value);
     }
 }
+
+/// The contact type 2.1.0 gives a user with an email address (FOLIO's
+/// "email" address type), and one without (mail).
+pub const CONTACT_BY_EMAIL: &str = "002";
+pub const CONTACT_BY_MAIL: &str = "001";
+
+/// 2.0.0 -> 2.1.0, one record (the upgrade does the same set-based, see
+/// `upgrade_to_2_1_0`): `preferredContactTypeId` by whether the user has
+/// `contact.email`, and `patronGroup` kept beside `groupId` for clients of
+/// the 1.x API.
+pub fn to_2_1_0(user: Value) -> Result<Value, String> {
+    let mut user = into_object(user)?;
+    let has_email = user.get("contact").and_then(|c| c.get("email")).is_some();
+    if !user.contains_key("preferredContactTypeId") {
+        let contact = if has_email {
+            CONTACT_BY_EMAIL
+        } else {
+            CONTACT_BY_MAIL
+        };
+        user.insert("preferredContactTypeId".into(), Value::from(contact));
+    }
+    if let Some(group) = user.get("groupId").cloned() {
+        user.insert("patronGroup".into(), group);
+    }
+    Ok(Value::Object(user))
+}

@@ -49,6 +49,10 @@ pub enum FieldChange {
     Remove(String),
     /// Move the value at one path to another.
     Rename(String, String),
+    /// Copy the value at one path to another, on the records that have it
+    /// (contract 0.2).
+    #[cfg(feature = "contract-0-2")]
+    Copy(String, String),
 }
 
 impl FieldChange {
@@ -60,8 +64,77 @@ impl FieldChange {
             FieldChange::Set(f, v) => host::FieldChange::Set((f.clone(), v.to_string())),
             FieldChange::Remove(f) => host::FieldChange::Remove(f.clone()),
             FieldChange::Rename(a, b) => host::FieldChange::Rename((a.clone(), b.clone())),
+            #[cfg(feature = "contract-0-2")]
+            FieldChange::Copy(a, b) => host::FieldChange::Copy((a.clone(), b.clone())),
         }
     }
+}
+
+/// Which records a scan, count or update takes (contract 0.2): those for
+/// which every condition holds. Values are compared as JSON values (the
+/// number 3 equals 3.0, never the string "3"). A condition on a field with
+/// an index (one field, not case-insensitive) is served by the index.
+///
+/// ```ignore
+/// let staff = Filter::new().equals("type", "staff").exists("contact.email");
+/// users.update_where(&staff, &[FieldChange::SetDefault("preferredContactTypeId".into(), "002".into())])?;
+/// ```
+#[cfg(feature = "contract-0-2")]
+#[derive(Debug, Clone, Default)]
+pub struct Filter(Vec<host::Condition>);
+
+#[cfg(feature = "contract-0-2")]
+impl Filter {
+    /// Every record.
+    pub fn new() -> Self {
+        Filter::default()
+    }
+
+    /// The field holds `value` (`null` matches a field holding null, never
+    /// a missing one).
+    pub fn equals(mut self, field: &str, value: impl Into<serde_json::Value>) -> Self {
+        let value = value.into().to_string();
+        self.0
+            .push(host::Condition::Equals((field.to_string(), value)));
+        self
+    }
+
+    /// The field holds one of `values`.
+    pub fn one_of<V: Into<serde_json::Value>>(
+        mut self,
+        field: &str,
+        values: impl IntoIterator<Item = V>,
+    ) -> Self {
+        let values = values.into_iter().map(|v| v.into().to_string()).collect();
+        self.0
+            .push(host::Condition::OneOf((field.to_string(), values)));
+        self
+    }
+
+    /// The field is present (any value, null included).
+    pub fn exists(mut self, field: &str) -> Self {
+        self.0.push(host::Condition::Exists(field.to_string()));
+        self
+    }
+
+    /// The field is absent.
+    pub fn missing(mut self, field: &str) -> Self {
+        self.0.push(host::Condition::Missing(field.to_string()));
+        self
+    }
+}
+
+/// What a write did to one record (contract 0.2).
+#[cfg(feature = "contract-0-2")]
+pub type Effect = crate::bindings::graft::migration::types::WriteEffect;
+
+/// What a batch writer's writes did, record by record (contract 0.2).
+#[cfg(feature = "contract-0-2")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub inserted: u64,
+    pub replaced: u64,
+    pub unchanged: u64,
 }
 
 /// One collection of the module, with documents of type `T` (use
@@ -141,7 +214,42 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
     /// Insert or replace a record; true if it was inserted.
     pub fn put(&self, id: &str, doc: &T) -> Result<bool> {
         let record = self.encode(id, doc)?;
+        #[cfg(not(feature = "contract-0-2"))]
+        return Ok(host::put(&self.name, &record)?);
+        #[cfg(feature = "contract-0-2")]
+        return Ok(host::put(&self.name, &record)? == Effect::Inserted);
+    }
+
+    /// Insert or replace a record; what the write did (contract 0.2).
+    #[cfg(feature = "contract-0-2")]
+    pub fn put_effect(&self, id: &str, doc: &T) -> Result<Effect> {
+        let record = self.encode(id, doc)?;
         Ok(host::put(&self.name, &record)?)
+    }
+
+    /// The records for which `filter` holds, in id order, `page_size` at a
+    /// time (contract 0.2).
+    #[cfg(feature = "contract-0-2")]
+    pub fn scan_where(&self, filter: &Filter, page_size: u32) -> Scan<T> {
+        Scan {
+            filter: filter.0.clone(),
+            ..self.scan(page_size)
+        }
+    }
+
+    /// The number of records for which `filter` holds (contract 0.2).
+    #[cfg(feature = "contract-0-2")]
+    pub fn count_where(&self, filter: &Filter) -> Result<u64> {
+        Ok(host::count_where(&self.name, &filter.0)?)
+    }
+
+    /// Apply changes, in one statement each, to the records for which
+    /// `filter` holds (contract 0.2); the filter is evaluated again before
+    /// each change. Returns how many record changes were made.
+    #[cfg(feature = "contract-0-2")]
+    pub fn update_where(&self, filter: &Filter, changes: &[FieldChange]) -> Result<u64> {
+        let changes: Vec<_> = changes.iter().map(FieldChange::to_host).collect();
+        Ok(host::update_where(&self.name, &filter.0, &changes)?)
     }
 
     /// Delete a record; false if there was none.
@@ -163,6 +271,8 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
             after: None,
             page: Vec::new().into_iter(),
             done: false,
+            #[cfg(feature = "contract-0-2")]
+            filter: Vec::new(),
         }
     }
 
@@ -175,6 +285,8 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
             pending: Vec::with_capacity(batch_size.max(1)),
             inserted: 0,
             written: 0,
+            #[cfg(feature = "contract-0-2")]
+            counts: WriteCounts::default(),
         }
     }
 
@@ -210,6 +322,19 @@ pub struct Scan<T> {
     after: Option<String>,
     page: std::vec::IntoIter<Record>,
     done: bool,
+    #[cfg(feature = "contract-0-2")]
+    filter: Vec<host::Condition>,
+}
+
+impl<T> Scan<T> {
+    fn fetch(&self) -> std::result::Result<Vec<Record>, host::StoreError> {
+        let (name, after) = (&self.collection.name, self.after.as_deref());
+        #[cfg(feature = "contract-0-2")]
+        if !self.filter.is_empty() {
+            return host::scan_where(name, &self.filter, after, self.page_size);
+        }
+        host::scan(name, after, self.page_size)
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> Iterator for Scan<T> {
@@ -225,7 +350,7 @@ impl<T: Serialize + DeserializeOwned> Iterator for Scan<T> {
             if self.done {
                 return None;
             }
-            match host::scan(&self.collection.name, self.after.as_deref(), self.page_size) {
+            match self.fetch() {
                 Ok(page) => {
                     self.done = page.len() < self.page_size as usize;
                     self.page = page.into_iter();
@@ -246,6 +371,8 @@ pub struct BatchWriter<T> {
     pending: Vec<Record>,
     inserted: u64,
     written: u64,
+    #[cfg(feature = "contract-0-2")]
+    counts: WriteCounts,
 }
 
 impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
@@ -264,8 +391,8 @@ impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let inserted = host::put_batch(&self.collection.name, &self.pending)?;
-        self.inserted += u64::from(inserted);
+        let inserted = self.send()?;
+        self.inserted += inserted;
         self.written += self.pending.len() as u64;
         self.pending.clear();
         Ok(())
@@ -275,5 +402,33 @@ impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
     pub fn finish(mut self) -> Result<(u64, u64)> {
         self.flush()?;
         Ok((self.written, self.inserted))
+    }
+
+    /// Write what is left; returns what the writes did, record by record
+    /// (contract 0.2).
+    #[cfg(feature = "contract-0-2")]
+    pub fn finish_counts(mut self) -> Result<WriteCounts> {
+        self.flush()?;
+        Ok(self.counts)
+    }
+
+    /// Send the queued records; returns how many were inserted.
+    #[cfg(not(feature = "contract-0-2"))]
+    fn send(&mut self) -> std::result::Result<u64, host::StoreError> {
+        host::put_batch(&self.collection.name, &self.pending).map(u64::from)
+    }
+
+    #[cfg(feature = "contract-0-2")]
+    fn send(&mut self) -> std::result::Result<u64, host::StoreError> {
+        let effects = host::put_batch(&self.collection.name, &self.pending)?;
+        let before = self.counts.inserted;
+        for effect in effects {
+            match effect {
+                Effect::Inserted => self.counts.inserted += 1,
+                Effect::Replaced => self.counts.replaced += 1,
+                Effect::Unchanged => self.counts.unchanged += 1,
+            }
+        }
+        Ok(self.counts.inserted - before)
     }
 }

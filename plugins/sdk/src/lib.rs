@@ -2,8 +2,13 @@
 //!
 //! Write the upgrade logic of a module as a Graft plugin: a WebAssembly
 //! component that the `graft` runner calls, tenant by tenant, inside a
-//! database transaction. This crate wraps the raw contract
-//! (`wit/migration.wit`, package `graft:migration@0.1.0`) in plain Rust:
+//! database transaction. This crate wraps the raw contract in plain Rust:
+//! `graft:migration@0.1.0` (`wit/migration.wit`) by default, and
+//! `graft:migration@0.2.0` (`wit/0.2.0/migration.wit`) with the feature
+//! `contract-0-2`, which adds [`state`] (the module's own key/value state),
+//! [`Filter`]ed scans, counts and updates, [`FieldChange::Copy`] and the
+//! [`Effect`] of each write. Everything of 0.1 works the same on 0.2.
+//!
 //!
 //! - implement [`Migration`] on a unit struct and export it with
 //!   [`export_migration!`];
@@ -61,8 +66,12 @@ mod collection;
 pub mod data;
 mod error;
 pub mod log;
+#[cfg(feature = "contract-0-2")]
+pub mod state;
 
 pub use collection::{BatchWriter, Collection, FieldChange, IndexSpec, Scan};
+#[cfg(feature = "contract-0-2")]
+pub use collection::{Effect, Filter, WriteCounts};
 pub use error::{Error, Result};
 
 use std::collections::BTreeMap;
@@ -71,9 +80,22 @@ use std::marker::PhantomData;
 /// The raw bindings generated from the contract. Plugins should not need
 /// them; they are public for the [`export_migration!`] macro.
 #[doc(hidden)]
+#[cfg(not(feature = "contract-0-2"))]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/migration.wit",
+        world: "plugin",
+        pub_export_macro: true,
+        runtime_path: "::graft_plugin_sdk::__wit_bindgen::rt",
+        default_bindings_module: "::graft_plugin_sdk::bindings",
+    });
+}
+
+#[doc(hidden)]
+#[cfg(feature = "contract-0-2")]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/0.2.0/migration.wit",
         world: "plugin",
         pub_export_macro: true,
         runtime_path: "::graft_plugin_sdk::__wit_bindgen::rt",
@@ -88,7 +110,11 @@ use bindings::exports::graft::migration::migration as exports;
 use bindings::graft::migration::types as wit;
 
 /// The contract version this SDK builds plugins for.
+#[cfg(not(feature = "contract-0-2"))]
 pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The contract version this SDK builds plugins for.
+#[cfg(feature = "contract-0-2")]
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// The kind of vendor data being loaded.
 pub use wit::DataKind;

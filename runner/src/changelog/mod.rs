@@ -10,8 +10,8 @@
 //! can be compared exactly.
 
 use crate::storage::{
-    ChangeRecord, Dump, EnabledModule, FieldChange, HistoryEntry, IndexSpec, JobRecord,
-    StoreResult, TenantStore, WriteEffect,
+    ChangeRecord, Condition, Dump, EnabledModule, FieldChange, HistoryEntry, IndexSpec, JobRecord,
+    StateEntry, StoreResult, TenantStore, WriteEffect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -414,13 +414,37 @@ impl TenantStore for RecordingStore {
         self.inner.count(module, collection)
     }
 
-    fn update_all(
+    fn scan_where(
         &mut self,
         module: &str,
         collection: &str,
+        conditions: &[Condition],
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
+        self.inner
+            .scan_where(module, collection, conditions, after, limit)
+    }
+
+    fn count_where(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
+    ) -> StoreResult<u64> {
+        self.inner.count_where(module, collection, conditions)
+    }
+
+    fn update_where(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
         change: &FieldChange,
     ) -> StoreResult<u64> {
-        let changed = self.inner.update_all(module, collection, change)?;
+        let changed = self
+            .inner
+            .update_where(module, collection, conditions, change)?;
         if changed > 0 {
             let what = match change {
                 FieldChange::SetDefault { field, value } => {
@@ -429,15 +453,30 @@ impl TenantStore for RecordingStore {
                 FieldChange::Set { field, value } => format!("set {field} = {value}"),
                 FieldChange::Remove { field } => format!("remove {field}"),
                 FieldChange::Rename { from, to } => format!("rename {from} to {to}"),
+                FieldChange::Copy { from, to } => format!("copy {from} to {to}"),
+            };
+            let filter = match conditions {
+                [] => String::new(),
+                conditions => format!(" on records where {}", describe(conditions)),
             };
             self.entry(module, collection).updated += changed;
             self.schema(
                 module,
                 collection,
-                format!("set-based update: {what} ({changed} records)"),
+                format!("set-based update: {what}{filter} ({changed} records)"),
             );
         }
         Ok(changed)
+    }
+
+    fn get_state(&mut self, module: &str, key: &str) -> StoreResult<Option<String>> {
+        self.inner.get_state(module, key)
+    }
+    fn set_state(&mut self, module: &str, key: &str, value: Option<&str>) -> StoreResult<bool> {
+        self.inner.set_state(module, key, value)
+    }
+    fn state_entries(&mut self, module: Option<&str>) -> StoreResult<Vec<StateEntry>> {
+        self.inner.state_entries(module)
     }
 
     fn modules(&mut self) -> StoreResult<Vec<EnabledModule>> {
@@ -521,40 +560,17 @@ impl RecordingStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::SqliteStore;
-
-    fn recording(dir: &tempfile::TempDir, name: &str) -> RecordingStore {
-        let store = SqliteStore::create(&dir.path().join(name), "t").unwrap();
-        let mut db = RecordingStore::new(Box::new(store));
-        db.create_collection("m", "c").unwrap();
-        db
-    }
-
-    /// Writes in batches log what the same writes one by one log: counts,
-    /// digest and sample.
-    #[test]
-    fn batches_log_what_single_writes_log() {
-        let dir = tempfile::TempDir::new().unwrap();
-        let records: Vec<(String, String)> = (0..130)
-            .map(|n| (format!("r{n:03}"), format!(r#"{{"n":{n}}}"#)))
-            // Past the sample, some records are written twice, unchanged.
-            .chain((60..70).map(|n| (format!("r{n:03}"), format!(r#"{{"n":{n}}}"#))))
-            .collect();
-        let mut single = recording(&dir, "single");
-        for (id, doc) in &records {
-            single.put("m", "c", id, doc).unwrap();
-        }
-        let mut batched = recording(&dir, "batched");
-        for batch in records.chunks(40) {
-            batched.put_batch("m", "c", batch).unwrap();
-        }
-        let (single, batched) = (single.take_changes(), batched.take_changes());
-        assert_eq!(batched[0].inserted, 130);
-        assert_eq!(batched[0].updated, 0);
-        assert_eq!(batched[0].samples.len(), SAMPLES);
-        assert_eq!(single, batched);
-    }
+/// Conditions as people read them: `type = "staff" and email present`.
+fn describe(conditions: &[Condition]) -> String {
+    let one = |c: &Condition| match c {
+        Condition::Equals { field, value } => format!("{field} = {value}"),
+        Condition::OneOf { field, values } => format!("{field} in [{}]", values.join(", ")),
+        Condition::Exists { field } => format!("{field} present"),
+        Condition::Missing { field } => format!("{field} missing"),
+    };
+    let text = conditions.iter().map(one).collect::<Vec<_>>().join(" and ");
+    crate::text::truncate(&text, 500).into_owned()
 }
+
+#[cfg(test)]
+mod tests;

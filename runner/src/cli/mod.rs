@@ -234,6 +234,10 @@ pub enum Command {
     /// it into a folder, for a bindings generator (wit-bindgen, componentize-py,
     /// jco/componentize-js).
     ///
+    /// This graft runs plugins of contract 0.1 and 0.2; `graft wit` gives the
+    /// newest (0.2), `--contract 0.1` the older one (the Python and
+    /// JavaScript SDKs build on 0.1).
+    ///
     /// A plugin is a WebAssembly component (wasm32-wasip2) exporting the
     /// contract's `migration` interface. Besides the contract, it may import
     /// WASI 0.2: wasi:cli (stdout and stderr, captured into the step log and
@@ -246,7 +250,7 @@ pub enum Command {
     /// socket and name lookup of wasi:sockets fails, and no host file outside
     /// those folders is reachable.
     #[command(
-        after_help = "Examples:\n  graft wit > migration.wit\n  graft wit --out wit/   # writes wit/migration.wit"
+        after_help = "Examples:\n  graft wit > migration.wit\n  graft wit --out wit/   # writes wit/migration.wit\n  graft wit --contract 0.1 --out wit/"
     )]
     Wit(WitArgs),
     /// Take over a module's schema in an existing FOLIO database (PostgreSQL).

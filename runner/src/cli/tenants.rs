@@ -6,6 +6,7 @@ use super::{print, Cli};
 use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand};
 use graft::module_id::{ModuleId, ModuleSpec};
+use graft::package::Package;
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
@@ -100,7 +101,14 @@ pub(super) fn modules(cli: &Cli, filter: Option<&str>) -> Result<()> {
                 .is_some_and(|id| prefix.matches(&id))
         });
     }
-    print::modules(graft.modules_dir(), &packages, &unusable, cli.json);
+    let listed: Vec<(Package, String)> = packages
+        .into_iter()
+        .map(|p| {
+            let contract = graft.contract_of(&p);
+            (p, contract)
+        })
+        .collect();
+    print::modules(graft.modules_dir(), &listed, &unusable, cli.json);
     Ok(())
 }
 

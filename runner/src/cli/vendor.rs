@@ -165,11 +165,20 @@ pub struct WitArgs {
     /// printing it.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The contract version: 0.2 (the newest) or 0.1.
+    #[arg(long, value_name = "VERSION", default_value = graft::host::Contract::NEWEST.version(), value_parser = contract_version)]
+    pub contract: graft::host::Contract,
 }
 
-/// `graft wit`: the contract this binary implements, from the binary itself.
+fn contract_version(text: &str) -> Result<graft::host::Contract, String> {
+    graft::host::Contract::of_version(text)
+        .ok_or_else(|| format!("this graft supports {}", graft::host::Contract::supported()))
+}
+
+/// `graft wit`: a contract this binary implements, from the binary itself.
 pub(super) fn wit(args: &WitArgs, json: bool) -> Result<()> {
-    let text = graft::host::CONTRACT_WIT;
+    let contract = args.contract;
+    let text = contract.wit();
     let written = match &args.out {
         None => None,
         Some(dir) => {
@@ -183,11 +192,11 @@ pub(super) fn wit(args: &WitArgs, json: bool) -> Result<()> {
     };
     match (json, &written) {
         (true, _) => print::print_json(&serde_json::json!({
-            "package": graft::host::CONTRACT,
+            "package": contract.package(),
             "file": written,
             "wit": if written.is_none() { Some(text) } else { None },
         })),
-        (false, Some(file)) => println!("wrote {} ({})", file.display(), graft::host::CONTRACT),
+        (false, Some(file)) => println!("wrote {} ({})", file.display(), contract.package()),
         (false, None) => print!("{text}"),
     }
     Ok(())

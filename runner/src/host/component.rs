@@ -1,6 +1,6 @@
 //! What is checked of a plugin before it runs: the file is a component
-//! (not a core module or garbage), built for a contract version this
-//! runner supports, and its description is of a sane size.
+//! (not a core module or garbage) and its description is of a sane size;
+//! its contract version is `contract`'s to tell.
 
 use super::*;
 
@@ -52,38 +52,4 @@ pub(super) fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
             &bytes[4..8]
         ),
     }
-}
-
-/// Refuse a component built for another contract version with an error
-/// that names both versions.
-pub(super) fn check_contract(engine: &Engine, path: &Path, component: &Component) -> Result<()> {
-    let ty = component.component_type();
-    let names: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_string())
-        .chain(ty.imports(engine).map(|(name, _)| name.to_string()))
-        .filter(|name| name.starts_with(CONTRACT_PACKAGE))
-        .collect();
-    if !names
-        .iter()
-        .any(|n| n.starts_with("graft:migration/migration@"))
-    {
-        bail!(
-            "{}: not a Graft plugin: the component does not export {CONTRACT_PACKAGE}migration",
-            path.display()
-        );
-    }
-    for name in names {
-        let version = name.rsplit_once('@').map(|(_, v)| v).unwrap_or("");
-        let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
-        let major_minor = (parts.next().flatten(), parts.next().flatten());
-        if major_minor != (Some(SUPPORTED_MAJOR_MINOR.0), Some(SUPPORTED_MAJOR_MINOR.1)) {
-            bail!(
-                "{}: built for contract graft:migration@{version}, but this runner supports {CONTRACT} \
-                 (0.1.x): rebuild the plugin with a graft-plugin-sdk for 0.1",
-                path.display()
-            );
-        }
-    }
-    Ok(())
 }

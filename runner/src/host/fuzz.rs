@@ -7,7 +7,7 @@
 //! `graft fixture capture` use, and the tenant dumps. Bounded: a fixed
 //! number of cases (`PROPTEST_CASES` raises it for a longer hunt).
 
-use super::bindings::graft::migration::{log, overlay, store, types};
+use super::bindings::v0_2::graft::migration::{log, module_state, overlay, store, types};
 use super::pipe::BoundedPipe;
 use super::state::{MemoryLimiter, StepLog, StepState};
 use crate::storage::WriteCounts;
@@ -125,6 +125,10 @@ enum Call {
     Delete(String, String),
     Scan(String, Option<String>, u32),
     Update(String, u8, String, String),
+    /// A conditional update, scan and count: (collection, condition kind,
+    /// field, values, change kind, field, value).
+    Filtered(String, u8, String, Vec<String>, u8, String, String),
+    State(u8, String, String),
     Load(String, u8, Vec<(String, String)>),
     Log(String),
     Warn(String, String, String),
@@ -147,6 +151,18 @@ fn call() -> impl Strategy<Value = Call> {
             .prop_map(|(c, k, f, v)| Call::Update(c, k, f, v)),
         1 => (text(), 0u8..3, prop::collection::vec((text(), doc()), 0..4))
             .prop_map(|(c, k, r)| Call::Load(c, k, r)),
+        2 => (
+            text(),
+            0u8..4,
+            text(),
+            prop::collection::vec(prop_oneof![doc(), text()], 0..4),
+            0u8..5,
+            text(),
+            prop_oneof![doc(), text()],
+        )
+            .prop_map(|(c, k, f, v, ck, cf, cv)| Call::Filtered(c, k, f, v, ck, cf, cv)),
+        2 => (0u8..4, text(), prop_oneof![text(), Just("x".repeat(70_000))])
+            .prop_map(|(k, key, value)| Call::State(k, key, value)),
         1 => text().prop_map(Call::Log),
         1 => (text(), text(), text()).prop_map(|(c, i, m)| Call::Warn(c, i, m)),
     ]
@@ -156,8 +172,19 @@ fn record((id, doc): (String, String)) -> types::Record {
     types::Record { id, doc }
 }
 
+fn change(kind: u8, field: String, value: String) -> store::FieldChange {
+    match kind {
+        0 => store::FieldChange::SetDefault((field, value)),
+        1 => store::FieldChange::Set((field, value)),
+        2 => store::FieldChange::Remove(field),
+        3 => store::FieldChange::Copy((field, value)),
+        _ => store::FieldChange::Rename((field, value)),
+    }
+}
+
 fn make(state: &mut StepState, call: Call) {
     use log::Host as _;
+    use module_state::Host as _;
     use overlay::Host as _;
     use store::Host as _;
     match call {
@@ -174,18 +201,35 @@ fn make(state: &mut StepState, call: Call) {
         )),
         Call::Put(c, id, doc) => drop(state.put(c, record((id, doc)))),
         Call::Batch(c, batch) => drop(state.put_batch(c, batch.into_iter().map(record).collect())),
-        Call::Get(c, id) => drop(state.get(c, id)),
+        Call::Get(c, id) => drop(store::Host::get(state, c, id)),
         Call::Delete(c, id) => drop(state.delete(c, id)),
         Call::Scan(c, after, limit) => drop(state.scan(c, after, limit)),
         Call::Update(c, kind, field, value) => {
-            let change = match kind {
-                0 => store::FieldChange::SetDefault((field, value)),
-                1 => store::FieldChange::Set((field, value)),
-                2 => store::FieldChange::Remove(field),
-                _ => store::FieldChange::Rename((field, value)),
-            };
-            drop(state.update_all(c, vec![change]))
+            drop(state.update_all(c, vec![change(kind, field, value)]))
         }
+        Call::Filtered(c, kind, field, values, change_kind, change_field, value) => {
+            let condition = match kind {
+                0 => {
+                    store::Condition::Equals((field, values.into_iter().next().unwrap_or_default()))
+                }
+                1 => store::Condition::OneOf((field, values)),
+                2 => store::Condition::Exists(field),
+                _ => store::Condition::Missing(field),
+            };
+            drop(state.scan_where(c.clone(), vec![condition.clone()], None, 10));
+            drop(state.count_where(c.clone(), vec![condition.clone()]));
+            drop(state.update_where(
+                c,
+                vec![condition],
+                vec![change(change_kind, change_field, value)],
+            ))
+        }
+        Call::State(kind, key, value) => match kind {
+            0 => drop(state.set(key, value)),
+            1 => drop(module_state::Host::get(state, key)),
+            2 => drop(state.remove(key)),
+            _ => drop(state.entries()),
+        },
         Call::Load(c, kind, records) => {
             let kind = match kind {
                 0 => types::DataKind::System,

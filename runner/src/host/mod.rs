@@ -7,6 +7,7 @@
 mod cache;
 mod clock;
 mod component;
+mod contract;
 mod determinism;
 mod failure;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod pipe;
 mod stack;
 mod state;
 
+pub use contract::{contract_version_of, Contract, Instance};
 pub use determinism::Determinism;
 pub use failure::{CallFailure, FailureKind};
 pub use stack::{call_stack_size, on_call_stack, MAX_WASM_STACK};
@@ -27,6 +29,7 @@ use crate::text::truncate;
 use anyhow::{anyhow, bail, Context as _, Result};
 use cache::*;
 use component::*;
+use contract::{contract_of, Linked};
 use failure::*;
 use pipe::BoundedPipe;
 use serde::{Deserialize, Serialize};
@@ -43,24 +46,27 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtxBuilder};
 
+/// The host side of each contract version, generated from its WIT.
 pub(crate) mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "plugin",
-    });
+    pub(crate) mod v0_1 {
+        wasmtime::component::bindgen!({
+            path: "../wit/migration.wit",
+            world: "plugin",
+        });
+    }
+    pub(crate) mod v0_2 {
+        wasmtime::component::bindgen!({
+            path: "../wit/0.2.0/migration.wit",
+            world: "plugin",
+        });
+    }
 }
 
-pub use bindings::graft::migration::types as wit;
+/// The newest contract's types: what the runner works with, whatever
+/// version a plugin was built for (see `contract`).
+pub use bindings::v0_2::graft::migration::types as wit;
 
-/// The contract this runner implements; plugins of any 0.1.x are accepted.
-pub const CONTRACT: &str = "graft:migration@0.1.0";
-
-/// The contract's WIT package as this runner was built with it, for
-/// bindings generators (`graft wit`): compiled in, so that the binary
-/// carries its own contract.
-pub const CONTRACT_WIT: &str = include_str!("../../../wit/migration.wit");
 const CONTRACT_PACKAGE: &str = "graft:migration/";
-const SUPPORTED_MAJOR_MINOR: (u64, u64) = (0, 1);
 
 /// How often the epoch advances: the resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -117,7 +123,10 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         clock::add_to_linker(&mut linker)?;
-        bindings::Plugin::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state)?;
+        // Both versions' imports: their interfaces are versioned names, so
+        // a plugin links against its own.
+        bindings::v0_1::Plugin::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state)?;
+        bindings::v0_2::Plugin::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |state| state)?;
         Ok(Runtime { engine, linker })
     }
 
@@ -146,7 +155,7 @@ pub struct Host {
     /// Plugins already compiled and linked in this process, by the sha256 of
     /// their bytes and whether metered: every tenant after the first only
     /// instantiates.
-    linked: Mutex<HashMap<(String, bool), bindings::PluginPre<StepState>>>,
+    linked: Mutex<HashMap<(String, bool), Linked>>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -160,7 +169,9 @@ impl Drop for Host {
 pub struct Plugin {
     pub package: Package,
     pub sha256: String,
-    pre: bindings::PluginPre<StepState>,
+    /// The contract version the plugin was built for.
+    pub contract: Contract,
+    pre: Linked,
     /// Compiled with instruction counting (fuel).
     metered: bool,
 }
@@ -263,24 +274,31 @@ impl Host {
             return Ok(Plugin {
                 package: package.clone(),
                 sha256: key.0,
+                contract: pre.contract(),
                 pre: pre.clone(),
                 metered,
             });
         }
         let component = self.compile(runtime, path, &bytes, &key.0)?;
-        check_contract(&runtime.engine, path, &component)?;
+        let contract = contract_of(&runtime.engine, path, &component)?;
         let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
             anyhow!(
                 "{}: the plugin needs imports this runner does not provide: {e}",
                 path.display()
             )
         })?;
-        let pre = bindings::PluginPre::new(instance_pre)
-            .map_err(|e| anyhow!("{}: not a Graft plugin for {CONTRACT}: {e}", path.display()))?;
+        let pre = Linked::new(contract, instance_pre).map_err(|e| {
+            anyhow!(
+                "{}: not a Graft plugin for {}: {e}",
+                path.display(),
+                contract.package()
+            )
+        })?;
         self.linked.lock().unwrap().insert(key.clone(), pre.clone());
         Ok(Plugin {
             package: package.clone(),
             sha256: key.0,
+            contract,
             pre,
             metered,
         })
@@ -369,10 +387,7 @@ impl Host {
         &self,
         plugin: &Plugin,
         setup: CallSetup,
-        f: impl FnOnce(
-                &bindings::Plugin,
-                &mut Store<StepState>,
-            ) -> wasmtime::Result<Result<T, wit::Failure>>
+        f: impl FnOnce(&Instance, &mut Store<StepState>) -> wasmtime::Result<Result<T, wit::Failure>>
             + Send,
     ) -> CallOutcome<T> {
         let needed = self.call_stack_size();
@@ -408,10 +423,7 @@ impl Host {
         &self,
         plugin: &Plugin,
         setup: CallSetup,
-        f: impl FnOnce(
-            &bindings::Plugin,
-            &mut Store<StepState>,
-        ) -> wasmtime::Result<Result<T, wit::Failure>>,
+        f: impl FnOnce(&Instance, &mut Store<StepState>) -> wasmtime::Result<Result<T, wit::Failure>>,
     ) -> CallOutcome<T> {
         let started = Instant::now();
         let limits = setup.limits;
@@ -551,9 +563,7 @@ impl Host {
             progress: None,
             determinism: None,
         };
-        let outcome = self.call(plugin, setup, |p, store| {
-            p.graft_migration_migration().call_describe(store).map(Ok)
-        });
+        let outcome = self.call(plugin, setup, |p, store| p.describe(store).map(Ok));
         let description = outcome.result.map_err(|failure| {
             anyhow!(
                 "{}: describe failed: {failure}",

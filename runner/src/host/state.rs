@@ -1,10 +1,12 @@
 //! What one plugin call owns while it runs (its store, WASI context, memory
 //! limiter, log), and the host side of the contract's imports.
 
-use super::bindings::graft::migration::{log, overlay, store, types};
+use super::bindings::v0_2::graft::migration::{log, module_state, overlay, store, types};
 use super::pipe::BoundedPipe;
 use crate::overlay as host_overlay;
-use crate::storage::{self, FieldChange, StoreError, TenantStore, WriteCounts, WriteEffect};
+use crate::storage::{
+    self, Condition, FieldChange, StoreError, TenantStore, WriteCounts, WriteEffect,
+};
 use serde::Serialize;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -341,26 +343,28 @@ impl store::Host for StepState {
         Ok(db.get(module, &collection, &id)?)
     }
 
-    fn put(&mut self, collection: String, rec: types::Record) -> Res<bool> {
+    fn put(&mut self, collection: String, rec: types::Record) -> Res<types::WriteEffect> {
         let (db, module) = self.storage()?;
         let effect = db.put(module, &collection, &rec.id, &rec.doc)?;
         self.writes.count(effect);
-        Ok(effect == WriteEffect::Inserted)
+        Ok(effect.into())
     }
 
-    fn put_batch(&mut self, collection: String, recs: Vec<types::Record>) -> Res<u32> {
+    fn put_batch(
+        &mut self,
+        collection: String,
+        recs: Vec<types::Record>,
+    ) -> Res<Vec<types::WriteEffect>> {
         // All or nothing, as the contract says: the store rolls a failed
         // batch back, and a plugin that goes on after the error finds none
         // of it written.
         let records: Vec<(String, String)> = recs.into_iter().map(|r| (r.id, r.doc)).collect();
         let (db, module) = self.storage()?;
         let effects = db.put_batch(module, &collection, &records)?;
-        let mut writes = WriteCounts::default();
-        for effect in effects {
-            writes.count(effect);
+        for effect in &effects {
+            self.writes.count(*effect);
         }
-        self.writes.add(writes);
-        Ok(writes.inserted as u32)
+        Ok(effects.into_iter().map(Into::into).collect())
     }
 
     fn delete(&mut self, collection: String, id: String) -> Res<bool> {
@@ -376,16 +380,38 @@ impl store::Host for StepState {
         after: Option<String>,
         limit: u32,
     ) -> Res<Vec<types::Record>> {
+        self.scan_where(collection, Vec::new(), after, limit)
+    }
+
+    fn count(&mut self, collection: String) -> Res<u64> {
+        self.count_where(collection, Vec::new())
+    }
+
+    fn update_all(&mut self, collection: String, changes: Vec<store::FieldChange>) -> Res<u64> {
+        self.update_where(collection, Vec::new(), changes)
+    }
+
+    fn scan_where(
+        &mut self,
+        collection: String,
+        conditions: Vec<store::Condition>,
+        after: Option<String>,
+        limit: u32,
+    ) -> Res<Vec<types::Record>> {
+        let conditions = storage_conditions(conditions);
         let (db, module) = self.storage()?;
         let limit = limit.min(100_000);
-        let rows = db.scan(module, &collection, after.as_deref(), limit)?;
+        let rows = db.scan_where(module, &collection, &conditions, after.as_deref(), limit)?;
         // The store cuts a page at `MAX_SCAN_PAGE_BYTES`. A short page means
         // the end to a 0.1 plugin (the contract says only that an empty one
         // does, but the SDK reads a short one so), so a page cut by its size
         // is refused, never handed on as if the collection ended there.
         if rows.len() < limit as usize {
             if let Some((last, _)) = rows.last() {
-                if !db.scan(module, &collection, Some(last), 1)?.is_empty() {
+                if !db
+                    .scan_where(module, &collection, &conditions, Some(last), 1)?
+                    .is_empty()
+                {
                     return Err(store::StoreError::Other(format!(
                         "scan of {collection}: {limit} records are more than the {} MiB a page \
                          may hold; scan with fewer records per page",
@@ -400,12 +426,19 @@ impl store::Host for StepState {
             .collect())
     }
 
-    fn count(&mut self, collection: String) -> Res<u64> {
+    fn count_where(&mut self, collection: String, conditions: Vec<store::Condition>) -> Res<u64> {
+        let conditions = storage_conditions(conditions);
         let (db, module) = self.storage()?;
-        Ok(db.count(module, &collection)?)
+        Ok(db.count_where(module, &collection, &conditions)?)
     }
 
-    fn update_all(&mut self, collection: String, changes: Vec<store::FieldChange>) -> Res<u64> {
+    fn update_where(
+        &mut self,
+        collection: String,
+        conditions: Vec<store::Condition>,
+        changes: Vec<store::FieldChange>,
+    ) -> Res<u64> {
+        let conditions = storage_conditions(conditions);
         let (db, module) = self.storage()?;
         let mut changed = 0;
         for change in changes {
@@ -416,11 +449,74 @@ impl store::Host for StepState {
                 store::FieldChange::Set((field, value)) => FieldChange::Set { field, value },
                 store::FieldChange::Remove(field) => FieldChange::Remove { field },
                 store::FieldChange::Rename((from, to)) => FieldChange::Rename { from, to },
+                store::FieldChange::Copy((from, to)) => FieldChange::Copy { from, to },
             };
-            changed += db.update_all(module, &collection, &change)?;
+            changed += db.update_where(module, &collection, &conditions, &change)?;
         }
         self.writes.updated += changed;
         Ok(changed)
+    }
+}
+
+fn storage_conditions(conditions: Vec<store::Condition>) -> Vec<Condition> {
+    conditions
+        .into_iter()
+        .map(|condition| match condition {
+            store::Condition::Equals((field, value)) => Condition::Equals { field, value },
+            store::Condition::OneOf((field, values)) => Condition::OneOf { field, values },
+            store::Condition::Exists(field) => Condition::Exists { field },
+            store::Condition::Missing(field) => Condition::Missing { field },
+        })
+        .collect()
+}
+
+impl From<WriteEffect> for types::WriteEffect {
+    fn from(effect: WriteEffect) -> Self {
+        match effect {
+            WriteEffect::Inserted => types::WriteEffect::Inserted,
+            WriteEffect::Replaced => types::WriteEffect::Replaced,
+            WriteEffect::Unchanged => types::WriteEffect::Unchanged,
+        }
+    }
+}
+
+impl module_state::Host for StepState {
+    fn get(&mut self, key: String) -> Res<Option<String>> {
+        storage::check_state_key(&key)?;
+        let (db, module) = self.storage()?;
+        Ok(db.get_state(module, &key)?)
+    }
+
+    fn set(&mut self, key: String, value: String) -> Res<()> {
+        storage::check_state_key(&key)?;
+        storage::check_state_value(&key, &value)?;
+        let (db, module) = self.storage()?;
+        if db.get_state(module, &key)?.is_none()
+            && db.state_entries(Some(module))?.len() >= storage::MAX_STATE_KEYS
+        {
+            return Err(store::StoreError::Other(format!(
+                "module state {key}: {module} already holds the {} keys a module may keep; \
+                 remove one first",
+                storage::MAX_STATE_KEYS
+            )));
+        }
+        db.set_state(module, &key, Some(&value))?;
+        Ok(())
+    }
+
+    fn remove(&mut self, key: String) -> Res<bool> {
+        storage::check_state_key(&key)?;
+        let (db, module) = self.storage()?;
+        Ok(db.set_state(module, &key, None)?)
+    }
+
+    fn entries(&mut self) -> Res<Vec<(String, String)>> {
+        let (db, module) = self.storage()?;
+        Ok(db
+            .state_entries(Some(module))?
+            .into_iter()
+            .map(|entry| (entry.key, entry.value))
+            .collect())
     }
 }
 

@@ -212,9 +212,8 @@ impl Installer<'_> {
             wit::Outcome::Unchanged => "unchanged".to_string(),
         };
         self.host.call(plugin, setup, |instance, store| {
-            let migration = instance.graft_migration_migration();
             Ok(match step {
-                Step::Inspect => Ok(match migration.call_inspect(store)? {
+                Step::Inspect => Ok(match instance.inspect(store)? {
                     wit::StoredState::Empty => "empty".to_string(),
                     wit::StoredState::Release(release) => {
                         format!("release {}", truncate(&release, MAX_PLUGIN_TEXT_BYTES))
@@ -223,18 +222,16 @@ impl Installer<'_> {
                         format!("unrecognised: {}", truncate(&what, MAX_PLUGIN_TEXT_BYTES))
                     }
                 }),
-                Step::Upgrade => migration.call_upgrade(store, context)?.map(outcome_name),
+                Step::Upgrade => instance.upgrade(store, context)?.map(outcome_name),
                 // A rollback's "upgraded" (it changed the data) reads as what it did.
-                Step::Rollback => migration.call_rollback(store, context)?.map(|o| {
+                Step::Rollback => instance.rollback(store, context)?.map(|o| {
                     if o == wit::Outcome::Upgraded {
                         "downgraded".to_string()
                     } else {
                         outcome_name(o)
                     }
                 }),
-                Step::Load(kind) => migration
-                    .call_load_data(store, context, kind)?
-                    .map(outcome_name),
+                Step::Load(kind) => instance.load_data(store, context, kind)?.map(outcome_name),
             })
         })
     }

@@ -118,18 +118,23 @@ pub(crate) fn check_change(change: &FieldChange) -> StoreResult<()> {
             check_json_value(value)
         }
         FieldChange::Remove { field } => check_field(field),
-        FieldChange::Rename { from, to } => {
+        FieldChange::Rename { from, to } | FieldChange::Copy { from, to } => {
             check_field(from)?;
             check_field(to)?;
-            // Onto itself or into itself, the field would be deleted; onto
-            // a field that holds it, whatever of its value shares a name
-            // with it would be.
+            // Onto itself or into itself, a moved field would be deleted;
+            // onto a field that holds it, whatever of its value shares a
+            // name with it would be. A copy is held to the same, since it
+            // would nest a value inside itself.
             if from == to
                 || to.starts_with(&format!("{from}."))
                 || from.starts_with(&format!("{to}."))
             {
+                let verb = match change {
+                    FieldChange::Copy { .. } => "copy",
+                    _ => "rename",
+                };
                 return Err(StoreError::InvalidName(format!(
-                    "rename {from} to {to}: a field cannot move onto itself or into itself, \
+                    "{verb} {from} to {to}: a field cannot go onto itself or into itself, \
                      nor onto a field that holds it"
                 )));
             }
@@ -208,6 +213,43 @@ pub(crate) fn index_expressions(spec: &IndexSpec, extract: impl Fn(&str) -> Stri
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The longest key of a module's state.
+pub const MAX_STATE_KEY_BYTES: usize = 128;
+/// The largest value of a module's state.
+pub const MAX_STATE_VALUE_BYTES: usize = 64 << 10;
+/// The keys one module's state may hold.
+pub const MAX_STATE_KEYS: usize = 256;
+
+/// A key of a module's state: 1 to 128 letters, digits, `.`, `_`, `-`, `:`.
+pub fn check_state_key(key: &str) -> StoreResult<()> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_STATE_KEY_BYTES
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidName(format!(
+            "module state key {:?}: use 1 to {MAX_STATE_KEY_BYTES} letters, digits, '.', '_', \
+             '-' or ':'",
+            crate::text::truncate(key, 200)
+        )))
+    }
+}
+
+/// A value of a module's state: text of at most 64 KiB.
+pub fn check_state_value(key: &str, value: &str) -> StoreResult<()> {
+    if value.len() > MAX_STATE_VALUE_BYTES {
+        return Err(StoreError::InvalidDocument(format!(
+            "module state {key}: a value of {} bytes is more than the {} KiB allowed",
+            value.len(),
+            MAX_STATE_VALUE_BYTES >> 10
+        )));
+    }
+    Ok(())
 }
 
 /// Record ids: 1 to 255 characters.

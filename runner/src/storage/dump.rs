@@ -35,8 +35,16 @@ pub(super) fn dump<S: TenantStore + ?Sized>(store: &mut S) -> StoreResult<Dump> 
         }
         bases.entry(module).or_default().insert(collection, records);
     }
+    let mut state: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for entry in store.state_entries(None)? {
+        state
+            .entry(entry.module)
+            .or_default()
+            .insert(entry.key, entry.value);
+    }
     Ok(Dump {
         collections,
+        state,
         modules: store.modules()?,
         history: store.history()?,
         jobs: store.jobs()?,

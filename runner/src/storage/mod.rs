@@ -15,7 +15,10 @@
 
 mod checks;
 mod dump;
+mod filters;
 pub mod postgres;
+#[cfg(test)]
+mod query_tests;
 mod rows;
 pub mod sqlite;
 mod tables;
@@ -28,9 +31,12 @@ pub(crate) use checks::{
     check_change, check_document, check_id, existing_index, index_expressions, page_by_bytes,
 };
 pub use checks::{
-    check_field, check_index_fields, check_name, MAX_DOCUMENT_BYTES, MAX_FIELD_BYTES,
-    MAX_FIELD_DEPTH, MAX_SCAN_PAGE_BYTES,
+    check_field, check_index_fields, check_name, check_state_key, check_state_value,
+    MAX_DOCUMENT_BYTES, MAX_FIELD_BYTES, MAX_FIELD_DEPTH, MAX_SCAN_PAGE_BYTES, MAX_STATE_KEYS,
+    MAX_STATE_KEY_BYTES, MAX_STATE_VALUE_BYTES,
 };
+use filters::{where_sql, FilterDialect, JsonType};
+pub use filters::{MAX_CONDITIONS, MAX_ONE_OF};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 use tables::{TableLookup, Tables};
@@ -82,6 +88,37 @@ pub enum FieldChange {
     Remove { field: String },
     /// Move the value at `from` to `to`.
     Rename { from: String, to: String },
+    /// Copy the value at `from` to `to`, where `from` is present.
+    Copy { from: String, to: String },
+}
+
+/// A condition on one field of a document; values are JSON texts, compared
+/// as JSON values (see the contract's `condition`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Equals {
+        field: String,
+        value: String,
+    },
+    OneOf {
+        field: String,
+        values: Vec<String>,
+    },
+    /// Present, with any value (`null` included).
+    Exists {
+        field: String,
+    },
+    Missing {
+        field: String,
+    },
+}
+
+/// One entry of a module's own state (the contract's `module-state`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateEntry {
+    pub module: String,
+    pub key: String,
+    pub value: String,
 }
 
 /// What a write did to a record.
@@ -193,6 +230,8 @@ pub struct Dump {
     pub jobs: Vec<JobRecord>,
     /// module -> collection -> id -> the vendor's copy (the overlay's base).
     pub bases: BTreeMap<String, BTreeMap<String, BTreeMap<String, serde_json::Value>>>,
+    /// module -> key -> value: each module's own state.
+    pub state: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,17 +307,44 @@ pub trait TenantStore: Send + std::any::Any {
         limit: u32,
     ) -> StoreResult<Vec<(String, String)>>;
     fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64>;
-    /// Apply one set-based change to every record; returns the records changed.
-    fn update_all(
+    /// As `scan`, only the records for which every condition holds.
+    fn scan_where(
         &mut self,
         module: &str,
         collection: &str,
+        conditions: &[Condition],
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// The records for which every condition holds.
+    fn count_where(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
+    ) -> StoreResult<u64>;
+    /// Apply one set-based change to every record for which every condition
+    /// holds (none: every record); returns the records changed.
+    fn update_where(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
         change: &FieldChange,
     ) -> StoreResult<u64>;
 
+    /// The value of a key of a module's own state.
+    fn get_state(&mut self, module: &str, key: &str) -> StoreResult<Option<String>>;
+    /// Set (`Some`) or remove (`None`) a key of a module's own state;
+    /// returns whether the key was set before.
+    fn set_state(&mut self, module: &str, key: &str, value: Option<&str>) -> StoreResult<bool>;
+    /// The state of one module, or of every module, sorted by module and key.
+    fn state_entries(&mut self, module: Option<&str>) -> StoreResult<Vec<StateEntry>>;
+
     fn modules(&mut self) -> StoreResult<Vec<EnabledModule>>;
     fn set_module(&mut self, module: &EnabledModule) -> StoreResult<()>;
-    /// Forget a module entirely (after its data was purged).
+    /// Forget a module entirely (after its data was purged), its own state
+    /// with it.
     fn remove_module(&mut self, name: &str) -> StoreResult<()>;
     fn add_history(&mut self, entry: &HistoryEntry) -> StoreResult<()>;
     fn history(&mut self) -> StoreResult<Vec<HistoryEntry>>;

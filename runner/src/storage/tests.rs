@@ -9,7 +9,7 @@ use super::*;
 use serde_json::json;
 
 /// A fresh tenant store per backend, with what keeps it alive.
-fn stores() -> Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> {
+pub(super) fn stores() -> Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> {
     let dir = tempfile::TempDir::new().unwrap();
     let sqlite = SqliteStore::create(&dir.path().join("t.sqlite"), "t").unwrap();
     let mut stores: Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> =
@@ -103,24 +103,24 @@ fn set_based_changes() {
             field: "t".into(),
             value: r#""patron""#.into(),
         };
-        assert_eq!(db.update_all("m", "c", &set_default).unwrap(), 1);
+        assert_eq!(db.update_where("m", "c", &[], &set_default).unwrap(), 1);
         let rename = FieldChange::Rename {
             from: "p".into(),
             to: "q".into(),
         };
-        assert_eq!(db.update_all("m", "c", &rename).unwrap(), 2);
+        assert_eq!(db.update_where("m", "c", &[], &rename).unwrap(), 2);
         assert_eq!(
             doc(&mut *db, "c", "a"),
             Some(json!({"q": {"x": 1}, "t": "patron"}))
         );
         let remove = FieldChange::Remove { field: "t".into() };
-        assert_eq!(db.update_all("m", "c", &remove).unwrap(), 2);
+        assert_eq!(db.update_where("m", "c", &[], &remove).unwrap(), 2);
         let bad = FieldChange::Set {
             field: "t".into(),
             value: "not json".into(),
         };
         assert!(matches!(
-            db.update_all("m", "c", &bad),
+            db.update_where("m", "c", &[], &bad),
             Err(StoreError::InvalidDocument(_))
         ));
         // A rename that would delete data is refused, and changes nothing.
@@ -132,7 +132,7 @@ fn set_based_changes() {
             };
             assert!(
                 matches!(
-                    db.update_all("m", "c", &rename),
+                    db.update_where("m", "c", &[], &rename),
                     Err(StoreError::InvalidName(_))
                 ),
                 "{from} -> {to}"
@@ -144,7 +144,7 @@ fn set_based_changes() {
             field: vec!["a"; 100_000].join("."),
         };
         assert!(matches!(
-            db.update_all("m", "c", &deep),
+            db.update_where("m", "c", &[], &deep),
             Err(StoreError::InvalidName(_))
         ));
     }
@@ -182,13 +182,13 @@ fn a_passed_deadline_interrupts_long_statements() {
             field: "flag".into(),
             value: "true".into(),
         };
-        let error = db.update_all("m", "c", &change).unwrap_err();
+        let error = db.update_where("m", "c", &[], &change).unwrap_err();
         assert!(
             error.to_string().contains("ran past its deadline"),
             "{error}"
         );
         db.set_deadline(None);
-        assert_eq!(db.update_all("m", "c", &change).unwrap(), 20_000);
+        assert_eq!(db.update_where("m", "c", &[], &change).unwrap(), 20_000);
     }
 }
 

@@ -328,7 +328,7 @@ impl Validator<'_> {
                     Status::Pass,
                     format!(
                         "a component for {} that instantiates",
-                        crate::host::CONTRACT
+                        plugin.contract.package()
                     ),
                 ));
                 plugin

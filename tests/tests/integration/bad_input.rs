@@ -88,12 +88,20 @@ fn core_module_instead_of_component() {
 
 #[test]
 fn component_for_another_contract_version() {
-    let modules = modules_folder(&["mod-users-1.0.0", "mod-future-1.0.0"]);
-    refused(
-        modules.path(),
-        "mod-future-1.0.0",
-        &["graft:migration@0.2.0", "supports graft:migration@0.1.0"],
-    );
+    for (package, version) in [
+        ("mod-future-1.0.0", "graft:migration@0.3.0"),
+        ("mod-far-future-1.0.0", "graft:migration@1.0.0"),
+    ] {
+        let modules = modules_folder(&["mod-users-1.0.0", package]);
+        refused(
+            modules.path(),
+            package,
+            &[
+                version,
+                "this runner supports graft:migration@0.1.x and @0.2.x",
+            ],
+        );
+    }
 }
 
 #[test]

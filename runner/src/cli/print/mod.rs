@@ -101,14 +101,16 @@ pub fn tenants(tenants: &[String], data_dir: &Path, json: bool) {
     }
 }
 
-pub fn modules(modules_dir: &Path, packages: &[Package], bad: &[BadPackage], json: bool) {
+/// Packages, each with the contract version its plugin was built for.
+pub fn modules(modules_dir: &Path, packages: &[(Package, String)], bad: &[BadPackage], json: bool) {
     if json {
         let packages: Vec<_> = packages
             .iter()
-            .map(|p| {
+            .map(|(p, contract)| {
                 json!({
                     "id": p.id.to_string(),
                     "dir": p.dir,
+                    "contract": contract,
                     "provides": p.descriptor.provides.iter().map(|i| format!("{} {}", i.id, i.version)).collect::<Vec<_>>(),
                     "requires": p.descriptor.requires.iter().map(|i| format!("{} {}", i.id, i.version)).collect::<Vec<_>>(),
                     "limits": p.limits,
@@ -125,17 +127,17 @@ pub fn modules(modules_dir: &Path, packages: &[Package], bad: &[BadPackage], jso
     println!("modules in {}", modules_dir.display());
     let rows: Vec<Vec<String>> = packages
         .iter()
-        .map(|p| {
+        .map(|(p, contract)| {
             let provides: Vec<String> = p
                 .descriptor
                 .provides
                 .iter()
                 .map(|i| format!("{} {}", i.id, i.version))
                 .collect();
-            vec![p.id.to_string(), provides.join(", ")]
+            vec![p.id.to_string(), contract.clone(), provides.join(", ")]
         })
         .collect();
-    table(&["MODULE", "PROVIDES"], &rows);
+    table(&["MODULE", "CONTRACT", "PROVIDES"], &rows);
     for b in bad {
         println!("unusable: {}: {}", b.dir.display(), one_line(&b.error));
     }

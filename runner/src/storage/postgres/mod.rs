@@ -411,35 +411,47 @@ impl TenantStore for PostgresStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<(String, String)>> {
+        self.scan_where(module, collection, &[], after, limit)
+    }
+
+    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
+        self.count_where(module, collection, &[])
+    }
+
+    fn scan_where(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
         let table = self.table(module, collection)?;
-        let limit = i64::from(limit);
+        let (filter, values) = where_sql(&Dialect, conditions, 1)?;
+        let mut params: Vec<&(dyn pg::types::ToSql + Sync)> = values
+            .iter()
+            .map(|v| v as &(dyn pg::types::ToSql + Sync))
+            .collect();
         // uuid order is the order of the ids' lower-case text: pages agree
         // with SQLite's. Rows are read as they come, so a page cut by its
         // size never holds the rest.
-        let rows = match after {
+        let after_id = match &after {
             Some(after) => {
-                let after_id = if table.uuid_ids && is_uuid(after) {
-                    "id > $1::text::uuid"
+                params.push(after);
+                let n = params.len();
+                if table.uuid_ids && is_uuid(after) {
+                    format!("id > ${n}::text::uuid")
                 } else {
-                    "id::text > $1"
-                };
-                let sql = format!(
-                    "SELECT id::text, jsonb::text FROM {} WHERE {after_id} ORDER BY id LIMIT $2",
-                    table.qualified()
-                );
-                let params: [&(dyn pg::types::ToSql + Sync); 2] = [&after, &limit];
-                self.client.query_raw(&sql, params)
+                    format!("id::text > ${n}")
+                }
             }
-            None => {
-                let sql = format!(
-                    "SELECT id::text, jsonb::text FROM {} ORDER BY id LIMIT $1",
-                    table.qualified()
-                );
-                let params: [&(dyn pg::types::ToSql + Sync); 1] = [&limit];
-                self.client.query_raw(&sql, params)
-            }
-        }
-        .map_err(backend)?;
+            None => "TRUE".to_string(),
+        };
+        let sql = format!(
+            "SELECT id::text, jsonb::text FROM {} WHERE {after_id} AND {filter} ORDER BY id LIMIT {limit}",
+            table.qualified()
+        );
+        let rows = self.client.query_raw(&sql, params).map_err(backend)?;
         use pg::fallible_iterator::FallibleIterator as _;
         let rows = rows
             .iterator()
@@ -447,32 +459,100 @@ impl TenantStore for PostgresStore {
         page_by_bytes(rows, backend)
     }
 
-    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
+    fn count_where(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
+    ) -> StoreResult<u64> {
         let table = self.table(module, collection)?;
+        let (filter, values) = where_sql(&Dialect, conditions, 1)?;
+        let params: Vec<&(dyn pg::types::ToSql + Sync)> = values
+            .iter()
+            .map(|v| v as &(dyn pg::types::ToSql + Sync))
+            .collect();
         let count: i64 = self
             .client
-            .query_one(&format!("SELECT count(*) FROM {}", table.qualified()), &[])
+            .query_one(
+                &format!("SELECT count(*) FROM {} WHERE {filter}", table.qualified()),
+                &params,
+            )
             .map_err(backend)?
             .get(0);
         Ok(count as u64)
     }
 
-    fn update_all(
+    fn update_where(
         &mut self,
         module: &str,
         collection: &str,
+        conditions: &[Condition],
         change: &FieldChange,
     ) -> StoreResult<u64> {
         check_change(change)?;
         let table = self.table(module, collection)?.qualified();
         let (sql, value) = update_sql(&Dialect, &table, change);
-        let changed = self
-            .guarded(|client| match value {
-                Some(value) => client.execute(&sql, &[value]),
-                None => client.execute(&sql, &[]),
+        // The change's value, if any, is the first parameter; the filter's follow.
+        let (filter, filter_values) = where_sql(&Dialect, conditions, 1 + value.iter().count())?;
+        let sql = match conditions.is_empty() {
+            true => sql,
+            false => format!("{sql} AND {filter}"),
+        };
+        let params: Vec<&(dyn pg::types::ToSql + Sync)> = value
+            .into_iter()
+            .chain(&filter_values)
+            .map(|v| v as &(dyn pg::types::ToSql + Sync))
+            .collect();
+        self.guarded(|client| client.execute(&sql, &params))
+            .map_err(|e| self.write_error(e, module, collection, "(set-based update)"))
+    }
+
+    fn get_state(&mut self, module: &str, key: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .client
+            .query_opt(
+                "SELECT value FROM graft.module_state WHERE tenant = $1 AND module = $2 AND key = $3",
+                &[&self.tenant, &module, &key],
+            )
+            .map_err(backend)?
+            .map(|row| row.get(0)))
+    }
+
+    fn set_state(&mut self, module: &str, key: &str, value: Option<&str>) -> StoreResult<bool> {
+        let existed = self.get_state(module, key)?.is_some();
+        let tenant = self.tenant.clone();
+        match value {
+            Some(value) => self.client.execute(
+                "INSERT INTO graft.module_state (tenant, module, key, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (tenant, module, key) DO UPDATE SET value = $4",
+                &[&tenant, &module, &key, &value],
+            ),
+            None => self.client.execute(
+                "DELETE FROM graft.module_state WHERE tenant = $1 AND module = $2 AND key = $3",
+                &[&tenant, &module, &key],
+            ),
+        }
+        .map_err(backend)?;
+        Ok(existed)
+    }
+
+    fn state_entries(&mut self, module: Option<&str>) -> StoreResult<Vec<StateEntry>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT module, key, value FROM graft.module_state
+                 WHERE tenant = $1 AND ($2::text IS NULL OR module = $2) ORDER BY module, key",
+                &[&self.tenant, &module],
+            )
+            .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| StateEntry {
+                module: row.get(0),
+                key: row.get(1),
+                value: row.get(2),
             })
-            .map_err(|e| self.write_error(e, module, collection, "(set-based update)"))?;
-        Ok(changed)
+            .collect())
     }
 
     fn modules(&mut self) -> StoreResult<Vec<EnabledModule>> {
@@ -495,12 +575,18 @@ impl TenantStore for PostgresStore {
     }
 
     fn remove_module(&mut self, name: &str) -> StoreResult<()> {
-        self.client
-            .execute(
+        let tenant = self.tenant.clone();
+        self.guarded(|client| {
+            client.execute(
                 "DELETE FROM graft.modules WHERE tenant = $1 AND name = $2",
-                &[&self.tenant, &name],
+                &[&tenant, &name],
+            )?;
+            client.execute(
+                "DELETE FROM graft.module_state WHERE tenant = $1 AND module = $2",
+                &[&tenant, &name],
             )
-            .map_err(backend)?;
+        })
+        .map_err(backend)?;
         Ok(())
     }
 
@@ -750,5 +836,52 @@ impl UpdateDialect for Dialect {
             "UPDATE {table} SET jsonb = jsonb_set(jsonb #- {from}, {to}, jsonb #> {from}, true)
              WHERE jsonb #> {from} IS NOT NULL"
         )
+    }
+    fn copy(&self, table: &str, from: &str, to: &str) -> String {
+        format!(
+            "UPDATE {table} SET jsonb = jsonb_set(jsonb, {to}, jsonb #> {from}, true)
+             WHERE jsonb #> {from} IS NOT NULL
+               AND jsonb IS DISTINCT FROM jsonb_set(jsonb, {to}, jsonb #> {from}, true)"
+        )
+    }
+}
+
+/// PostgreSQL's tests: strings on `jsonb->>'field'`, the expression its
+/// indexes are made of; the rest on jsonb values.
+impl FilterDialect for Dialect {
+    fn param(&self, n: usize) -> String {
+        format!("${n}")
+    }
+    fn is_type(&self, field: &str, ty: JsonType) -> String {
+        let at = format!("jsonb #> {}", path_array(field));
+        match ty {
+            JsonType::String => format!("jsonb_typeof({at}) = 'string'"),
+            JsonType::Number => format!("jsonb_typeof({at}) = 'number'"),
+            JsonType::True => format!("({at}) = 'true'::jsonb"),
+            JsonType::False => format!("({at}) = 'false'::jsonb"),
+            JsonType::Null => format!("jsonb_typeof({at}) = 'null'"),
+        }
+    }
+    fn string_in(&self, field: &str, params: &[String]) -> String {
+        let typed: Vec<String> = params.iter().map(|p| format!("{p}::text")).collect();
+        format!(
+            "({}) IN ({}) AND {}",
+            sql::text_at(field),
+            typed.join(", "),
+            self.is_type(field, JsonType::String)
+        )
+    }
+    fn number_in(&self, field: &str, params: &[String]) -> String {
+        // jsonb compares numbers by value: 3 equals 3.0.
+        let numbers: Vec<String> = params.iter().map(|p| format!("{p}::text::jsonb")).collect();
+        format!(
+            "(jsonb #> {}) IN ({}) AND {}",
+            path_array(field),
+            numbers.join(", "),
+            self.is_type(field, JsonType::Number)
+        )
+    }
+    fn present(&self, field: &str) -> String {
+        format!("jsonb #> {} IS NOT NULL", path_array(field))
     }
 }

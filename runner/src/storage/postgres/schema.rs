@@ -53,6 +53,13 @@ CREATE TABLE IF NOT EXISTS graft.changes (
     digest text NOT NULL DEFAULT '',
     PRIMARY KEY (tenant, job_id, module, collection)
 );
+CREATE TABLE IF NOT EXISTS graft.module_state (
+    tenant text NOT NULL,
+    module text NOT NULL,
+    key text NOT NULL,
+    value text NOT NULL,
+    PRIMARY KEY (tenant, module, key)
+);
 CREATE TABLE IF NOT EXISTS graft.history (
     seq bigserial PRIMARY KEY,
     tenant text NOT NULL,

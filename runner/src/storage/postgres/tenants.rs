@@ -93,6 +93,7 @@ impl PostgresStore {
             "jobs",
             "changes",
             "history",
+            "module_state",
             "modules",
             "tenants",
         ] {

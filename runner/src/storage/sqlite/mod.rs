@@ -1,5 +1,8 @@
 //! The embedded default backend: one SQLite database file per tenant.
 //!
+//! Long file: SQLite's one `TenantStore` impl, which Rust keeps in one
+//! block; the SQL it builds lives in the sibling files.
+//!
 //! A collection is a table `(id TEXT PRIMARY KEY, doc BLOB)` whose `doc` is
 //! SQLite's binary JSON (JSONB, SQLite 3.45+) and must be an object (a CHECK
 //! constraint, so even the runner cannot store anything else); indexes are
@@ -20,7 +23,7 @@ use super::rows::{
 };
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension};
-use sql::{backend, create_table_sql, json_path, sql_ident};
+use sql::{backend, create_table_sql, sql_ident, Dialect};
 
 pub struct SqliteStore {
     conn: Connection,
@@ -298,51 +301,113 @@ impl TenantStore for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<(String, String)>> {
-        let table = self.table(module, collection)?;
-        // Two statements, not `?1 IS NULL OR id > ?1`: that form cannot use
-        // the primary key, and every page would scan and sort the table.
-        let mut stmt = match after {
-            Some(_) => self.conn.prepare_cached(&format!(
-                "SELECT id, json(doc) FROM \"{table}\" WHERE id > ?1 ORDER BY id LIMIT ?2"
-            )),
-            None => self.conn.prepare_cached(&format!(
-                "SELECT id, json(doc) FROM \"{table}\" ORDER BY id LIMIT ?1"
-            )),
-        }
-        .map_err(backend)?;
-        let row = |row: &rusqlite::Row| Ok((row.get(0)?, row.get(1)?));
-        let rows = match after {
-            Some(after) => stmt.query_map(params![after, limit], row),
-            None => stmt.query_map(params![limit], row),
-        }
-        .map_err(backend)?;
-        page_by_bytes(rows, backend)
+        self.scan_where(module, collection, &[], after, limit)
     }
 
     fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
-        let table = self.table(module, collection)?;
-        self.conn
-            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |row| {
-                row.get(0)
-            })
-            .map_err(backend)
+        self.count_where(module, collection, &[])
     }
 
-    fn update_all(
+    fn scan_where(
         &mut self,
         module: &str,
         collection: &str,
+        conditions: &[Condition],
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let (sql, values) = self.scan_sql(module, collection, conditions, after, limit)?;
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(&values), |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .map_err(backend)?;
+        page_by_bytes(rows, backend)
+    }
+
+    fn count_where(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
+    ) -> StoreResult<u64> {
+        let table = self.table(module, collection)?;
+        let (filter, values) = where_sql(&Dialect, conditions, 1)?;
+        self.conn
+            .query_row(
+                &format!("SELECT count(*) FROM \"{table}\" WHERE {filter}"),
+                rusqlite::params_from_iter(&values),
+                |row| row.get(0),
+            )
+            .map_err(backend)
+    }
+
+    fn update_where(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
         change: &FieldChange,
     ) -> StoreResult<u64> {
         check_change(change)?;
         let table = self.table(module, collection)?;
         let (sql, value) = update_sql(&Dialect, &format!("\"{table}\""), change);
-        let changed = match value {
-            Some(value) => self.conn.execute(&sql, [value]),
-            None => self.conn.execute(&sql, []),
-        }
-        .map_err(|e| self.write_error(e, module, collection, "(set-based update)"))?;
+        // The change's value, if any, is the first parameter; the filter's follow.
+        let (filter, filter_values) = where_sql(&Dialect, conditions, 1 + value.iter().count())?;
+        let sql = match conditions.is_empty() {
+            true => sql,
+            false => format!("{sql} AND {filter}"),
+        };
+        let values = value.into_iter().chain(&filter_values);
+        let changed = self
+            .conn
+            .execute(&sql, rusqlite::params_from_iter(values))
+            .map_err(|e| self.write_error(e, module, collection, "(set-based update)"))?;
         Ok(changed as u64)
+    }
+
+    fn get_state(&mut self, module: &str, key: &str) -> StoreResult<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT value FROM graft_module_state WHERE module = ?1 AND key = ?2",
+                params![module, key],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)
+    }
+
+    fn set_state(&mut self, module: &str, key: &str, value: Option<&str>) -> StoreResult<bool> {
+        let existed = self.get_state(module, key)?.is_some();
+        match value {
+            Some(value) => self.conn.execute(
+                "INSERT INTO graft_module_state (module, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (module, key) DO UPDATE SET value = ?3",
+                params![module, key, value],
+            ),
+            None => self.conn.execute(
+                "DELETE FROM graft_module_state WHERE module = ?1 AND key = ?2",
+                params![module, key],
+            ),
+        }
+        .map_err(backend)?;
+        Ok(existed)
+    }
+
+    fn state_entries(&mut self, module: Option<&str>) -> StoreResult<Vec<StateEntry>> {
+        self.rows(
+            "SELECT module, key, value FROM graft_module_state
+             WHERE ?1 IS NULL OR module = ?1 ORDER BY module, key",
+            [module],
+            |row| {
+                Ok(StateEntry {
+                    module: row.text(0)?,
+                    key: row.text(1)?,
+                    value: row.text(2)?,
+                })
+            },
+        )
     }
 
     fn modules(&mut self) -> StoreResult<Vec<EnabledModule>> {
@@ -363,9 +428,21 @@ impl TenantStore for SqliteStore {
 
     fn remove_module(&mut self, name: &str) -> StoreResult<()> {
         self.conn
-            .execute("DELETE FROM graft_modules WHERE name = ?1", [name])
+            .execute_batch("SAVEPOINT graft_remove")
             .map_err(backend)?;
-        Ok(())
+        let removed = self
+            .conn
+            .execute("DELETE FROM graft_modules WHERE name = ?1", [name])
+            .and_then(|_| {
+                self.conn
+                    .execute("DELETE FROM graft_module_state WHERE module = ?1", [name])
+            });
+        let end = match removed {
+            Ok(_) => "RELEASE graft_remove",
+            Err(_) => "ROLLBACK TO graft_remove; RELEASE graft_remove",
+        };
+        self.conn.execute_batch(end).map_err(backend)?;
+        removed.map(|_| ()).map_err(backend)
     }
 
     fn save_job(&mut self, job: &JobRecord, changes: &[ChangeRecord]) -> StoreResult<()> {
@@ -537,33 +614,6 @@ impl TenantStore for SqliteStore {
             "SELECT DISTINCT module, collection FROM graft_base ORDER BY module, collection",
             [],
             |row| Ok((row.text(0)?, row.text(1)?)),
-        )
-    }
-}
-
-/// SQLite's JSONB functions on `$.a.b` paths.
-struct Dialect;
-
-impl UpdateDialect for Dialect {
-    fn path(&self, field: &str) -> String {
-        json_path(field)
-    }
-    fn set_default(&self, table: &str, path: &str) -> String {
-        format!("UPDATE {table} SET doc = jsonb_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL")
-    }
-    fn set(&self, table: &str, path: &str) -> String {
-        format!(
-            "UPDATE {table} SET doc = jsonb_set(doc, '{path}', json(?1))
-             WHERE doc IS NOT jsonb_set(doc, '{path}', json(?1))"
-        )
-    }
-    fn remove(&self, table: &str, path: &str) -> String {
-        format!("UPDATE {table} SET doc = jsonb_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL")
-    }
-    fn rename(&self, table: &str, from: &str, to: &str) -> String {
-        format!(
-            "UPDATE {table} SET doc = jsonb_remove(jsonb_set(doc, '{to}', doc -> '{from}'), '{from}')
-             WHERE json_type(doc, '{from}') IS NOT NULL"
         )
     }
 }

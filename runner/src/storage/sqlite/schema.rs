@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS graft_collections (
     table_name TEXT NOT NULL UNIQUE,
     PRIMARY KEY (module, collection)
 );
+CREATE TABLE IF NOT EXISTS graft_module_state (
+    module TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (module, key)
+);
 CREATE TABLE IF NOT EXISTS graft_indexes (
     module TEXT NOT NULL,
     collection TEXT NOT NULL,

@@ -1,5 +1,6 @@
 //! The SQL a SQLite store runs on modules' collections: tables, indexes,
-//! inserts, and the contract's errors made of SQLite's.
+//! inserts, filtered scans, set-based updates and conditions in SQLite's
+//! dialect, and the contract's errors made of SQLite's.
 
 use super::rows::Columns;
 use super::*;
@@ -183,5 +184,134 @@ impl Columns for rusqlite::Row<'_> {
     }
     fn flag(&self, at: usize) -> StoreResult<bool> {
         self.get(at).map_err(backend)
+    }
+}
+
+impl SqliteStore {
+    /// A filtered page's statement and its parameters.
+    pub(super) fn scan_sql(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<(String, Vec<String>)> {
+        let table = self.table(module, collection)?;
+        let (filter, mut values) = where_sql(&Dialect, conditions, 1)?;
+        // Not `?1 IS NULL OR id > ?1`: that form cannot use the primary
+        // key, and every page would scan and sort the table.
+        let after_id = match after {
+            Some(after) => {
+                values.push(after.to_string());
+                format!("id > ?{}", values.len())
+            }
+            None => "1=1".to_string(),
+        };
+        let sql = format!(
+            "SELECT id, json(doc) FROM \"{table}\" WHERE {after_id} AND {filter} ORDER BY id LIMIT {limit}"
+        );
+        Ok((sql, values))
+    }
+
+    /// How SQLite runs a filtered scan (`EXPLAIN QUERY PLAN`), for tests
+    /// that an index serves a condition.
+    #[cfg(test)]
+    pub(crate) fn query_plan(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
+    ) -> String {
+        let (sql, values) = self
+            .scan_sql(module, collection, conditions, None, 10)
+            .unwrap();
+        let mut stmt = self
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(&values), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// SQLite's JSONB functions on `$.a.b` paths.
+pub(super) struct Dialect;
+
+impl UpdateDialect for Dialect {
+    fn path(&self, field: &str) -> String {
+        json_path(field)
+    }
+    fn set_default(&self, table: &str, path: &str) -> String {
+        format!("UPDATE {table} SET doc = jsonb_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL")
+    }
+    fn set(&self, table: &str, path: &str) -> String {
+        format!(
+            "UPDATE {table} SET doc = jsonb_set(doc, '{path}', json(?1))
+             WHERE doc IS NOT jsonb_set(doc, '{path}', json(?1))"
+        )
+    }
+    fn remove(&self, table: &str, path: &str) -> String {
+        format!("UPDATE {table} SET doc = jsonb_remove(doc, '{path}') WHERE json_type(doc, '{path}') IS NOT NULL")
+    }
+    fn rename(&self, table: &str, from: &str, to: &str) -> String {
+        format!(
+            "UPDATE {table} SET doc = jsonb_remove(jsonb_set(doc, '{to}', doc -> '{from}'), '{from}')
+             WHERE json_type(doc, '{from}') IS NOT NULL"
+        )
+    }
+    fn copy(&self, table: &str, from: &str, to: &str) -> String {
+        format!(
+            "UPDATE {table} SET doc = jsonb_set(doc, '{to}', doc -> '{from}')
+             WHERE json_type(doc, '{from}') IS NOT NULL
+               AND doc IS NOT jsonb_set(doc, '{to}', doc -> '{from}')"
+        )
+    }
+}
+
+/// SQLite's tests on `json_extract`, the expression its indexes are made of.
+impl FilterDialect for Dialect {
+    fn param(&self, n: usize) -> String {
+        format!("?{n}")
+    }
+    fn is_type(&self, field: &str, ty: JsonType) -> String {
+        let name = match ty {
+            JsonType::String => "'text'",
+            JsonType::Number => "'integer', 'real'",
+            JsonType::True => "'true'",
+            JsonType::False => "'false'",
+            JsonType::Null => "'null'",
+        };
+        format!("json_type(doc, '{}') IN ({name})", json_path(field))
+    }
+    fn string_in(&self, field: &str, params: &[String]) -> String {
+        // `json_extract` gives an object or array as JSON text, which must
+        // not equal a string that reads the same.
+        format!(
+            "json_extract(doc, '{}') IN ({}) AND {}",
+            json_path(field),
+            params.join(", "),
+            self.is_type(field, JsonType::String)
+        )
+    }
+    fn number_in(&self, field: &str, params: &[String]) -> String {
+        // `true` is 1 to `json_extract`: the type keeps it from equalling 1.
+        let numbers: Vec<String> = params
+            .iter()
+            .map(|p| format!("CAST({p} AS NUMERIC)"))
+            .collect();
+        format!(
+            "json_extract(doc, '{}') IN ({}) AND {}",
+            json_path(field),
+            numbers.join(", "),
+            self.is_type(field, JsonType::Number)
+        )
+    }
+    fn present(&self, field: &str) -> String {
+        format!("json_type(doc, '{}') IS NOT NULL", json_path(field))
     }
 }
