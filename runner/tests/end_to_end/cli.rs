@@ -1006,6 +1006,15 @@ fn modules_list_filters_by_id_prefix() {
         ["mod-users-1.0.0", "mod-users-1.1.0"]
     );
     assert_eq!(listed("mod-users-1.1"), ["mod-users-1.1.0"]);
+    // Each package with the contract version its plugin was built for.
+    let output = graft(data.path(), &["--json", "modules", "list", "mod-users-1.1"]);
+    assert_eq!(json(&output)["packages"][0]["contract"], "0.1.0");
+    let table = graft(data.path(), &["modules", "list", "mod-users-1.1"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("CONTRACT") && table.contains("0.1.0"),
+        "{table}"
+    );
     assert!(
         listed("mod-user").is_empty(),
         "a prefix of the name is not the name"
@@ -1065,27 +1074,46 @@ fn the_binary_alone_runs_the_demo() {
     assert!(listed["packages"].as_array().unwrap().is_empty());
 }
 
-/// `graft wit` prints the contract the binary implements, or writes it.
+/// `graft wit` prints a contract the binary implements (the newest unless
+/// `--contract` says), or writes it.
 #[test]
 fn wit_prints_the_contract() {
     let data = TempDir::new().unwrap();
-    let source =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/migration.wit"))
-            .unwrap();
+    let source = |file: &str| {
+        std::fs::read_to_string(format!("{}/../wit/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
     let output = graft(data.path(), &["wit"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(String::from_utf8_lossy(&output.stdout), source);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        source("0.2.0/migration.wit")
+    );
+    for version in ["0.1", "0.1.0"] {
+        let output = graft(data.path(), &["wit", "--contract", version]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            source("migration.wit")
+        );
+    }
     let out = data.path().join("contract");
     let output = graft(data.path(), &["wit", "--out", out.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
         std::fs::read_to_string(out.join("migration.wit")).unwrap(),
-        source
+        source("0.2.0/migration.wit")
+    );
+    let output = graft(data.path(), &["wit", "--contract", "0.3"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("supports graft:migration@0.1.x and @0.2.x"),
+        "{}",
+        stderr(&output)
     );
     let help = graft(data.path(), &["wit", "--help"]);
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(
-        help.contains("wasi:sockets") && help.contains("read-only"),
+        help.contains("wasi:sockets") && help.contains("read-only") && help.contains("--contract"),
         "{help}"
     );
 }

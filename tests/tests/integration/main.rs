@@ -2,6 +2,7 @@
 //! per area, in one test binary (one link of wasmtime instead of six).
 
 mod bad_input;
+mod contract;
 mod engine;
 mod hostile;
 mod lifecycle;
