@@ -78,7 +78,8 @@ const COMMON: &[File] = &[
     file("ci/graft-validate.yml", template!("common/ci.yml")),
     file("README.md", template!("common/README.md")),
     file(".gitignore", template!("common/gitignore")),
-    // The contract the SDKs of every language build on.
+    // Contract 0.1: what the Python and JavaScript SDKs build on, and the
+    // Rust SDK without its `contract-0-2` feature.
     file("wit/migration.wit", crate::host::Contract::V0_1.wit()),
 ];
 
@@ -100,6 +101,14 @@ const RUST: &[File] = &[
     file("graft-plugin-sdk/src/data.rs", sdk!("sdk/src/data.rs")),
     file("graft-plugin-sdk/src/error.rs", sdk!("sdk/src/error.rs")),
     file("graft-plugin-sdk/src/log.rs", sdk!("sdk/src/log.rs")),
+    file(
+        "graft-plugin-sdk/src/required.rs",
+        sdk!("sdk/src/required.rs"),
+    ),
+    file("graft-plugin-sdk/src/state.rs", sdk!("sdk/src/state.rs")),
+    file("graft-plugin-sdk/src/chain.rs", sdk!("sdk/src/chain.rs")),
+    // The contract Rust plugins are built for (the SDK's `contract-0-2`).
+    file("wit/0.2.0/migration.wit", crate::host::Contract::V0_2.wit()),
 ];
 
 const PYTHON: &[File] = &[
@@ -238,7 +247,7 @@ fn write_all<'a>(
         let text = match (lang, file.path) {
             // The SDK finds the contract beside it in the project.
             (Lang::Rust, "graft-plugin-sdk/src/lib.rs") => {
-                file.text.replace("path: \"../../wit\"", "path: \"../wit\"")
+                file.text.replace("path: \"../../wit/", "path: \"../wit/")
             }
             (Lang::Js, "package-lock.json") => file
                 .text

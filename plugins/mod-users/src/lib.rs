@@ -22,9 +22,10 @@ mod sample;
 mod users;
 
 use graft_plugin_sdk::{
-    data, Collection, Context, DataKind, Description, Error, IndexSpec, Migration, Outcome, Result,
-    StoredState,
+    data, Collection, Context, DataKind, Error, IndexSpec, Outcome, Result, StoredState,
 };
+#[cfg(not(feature = "v2_1_0"))]
+use graft_plugin_sdk::{Description, Migration};
 use serde_json::Value;
 
 #[cfg(feature = "v2_1_0")]
@@ -37,7 +38,8 @@ const RELEASE: &str = "1.1.0";
 const RELEASE: &str = "1.0.0";
 
 /// Every release, oldest first; this plugin knows those up to `RELEASE`.
-const RELEASES: [&str; 4] = ["1.0.0", "1.1.0", "2.0.0", "2.1.0"];
+#[cfg(not(feature = "v2_1_0"))]
+const RELEASES: [&str; 3] = ["1.0.0", "1.1.0", "2.0.0"];
 
 const USERS: &str = "users";
 /// The index that marks storage at 1.1.0.
@@ -52,6 +54,7 @@ fn users() -> Collection<Value> {
     Collection::new(USERS)
 }
 
+#[cfg(not(feature = "v2_1_0"))]
 fn known_releases() -> &'static [&'static str] {
     let position = RELEASES
         .iter()
@@ -62,6 +65,10 @@ fn known_releases() -> &'static [&'static str] {
 
 struct ModUsers;
 
+/// Releases up to 2.0.0 are built for contract 0.1: the plugin walks its
+/// releases by hand. 2.1.0 is built for 0.2 and declares the same chain
+/// (see `chain` below), which is how a 0.1 plugin moves to 0.2.
+#[cfg(not(feature = "v2_1_0"))]
 impl Migration for ModUsers {
     fn describe() -> Description {
         let known = known_releases();
@@ -111,13 +118,9 @@ impl Migration for ModUsers {
                 "1.0.0" => create_1_0_0()?,
                 "1.1.0" => upgrade_to_1_1_0()?,
                 "2.0.0" => upgrade_to_2_0_0()?,
-                #[cfg(feature = "v2_1_0")]
-                "2.1.0" => upgrade_to_2_1_0()?,
                 other => unreachable!("no step to {other}"),
             }
         }
-        #[cfg(feature = "v2_1_0")]
-        graft_plugin_sdk::state::set_release(RELEASE)?;
         Ok(if from.is_none() {
             Outcome::Created
         } else {
@@ -125,43 +128,6 @@ impl Migration for ModUsers {
         })
     }
 
-    #[cfg(feature = "v2_1_0")]
-    fn rollback(ctx: &Context) -> Result<Outcome> {
-        let target = ctx.release_to();
-        if !["2.0.0", "1.1.0"].contains(&target) {
-            return Err(Error::unsupported(format!(
-                "mod-users 2.1.0 cannot roll back to {target}; it rolls back to 2.0.0 and 1.1.0"
-            )));
-        }
-        let stored = match stored_release()? {
-            StoredState::Release(r) => r,
-            other => {
-                return Err(Error::unsupported(format!(
-                    "rollback to {target} needs storage at 2.1.0, 2.0.0 or 1.1.0, found {other:?}"
-                )))
-            }
-        };
-        if stored == target {
-            return Ok(Outcome::Unchanged);
-        }
-        let position = |release: &str| RELEASES.iter().position(|r| *r == release);
-        if position(&stored).is_none() || position(&stored) < position(target) {
-            return Err(Error::unsupported(format!(
-                "storage is at mod-users {stored}, not newer than {target}: nothing to roll back"
-            )));
-        }
-        if stored == "2.1.0" {
-            rollback_2_1_0_to_2_0_0()?;
-        }
-        if target == "1.1.0" && stored != "1.1.0" {
-            rollback_2_0_0_to_1_1_0()?;
-        }
-        // Releases before 2.1.0 keep no state: their data tells them apart.
-        graft_plugin_sdk::state::remove(graft_plugin_sdk::state::RELEASE_KEY)?;
-        Ok(Outcome::Upgraded)
-    }
-
-    #[cfg(not(feature = "v2_1_0"))]
     fn rollback(ctx: &Context) -> Result<Outcome> {
         let target = ctx.release_to();
         if RELEASE != "2.0.0" || target != "1.1.0" {
@@ -189,20 +155,50 @@ impl Migration for ModUsers {
     }
 }
 
+#[cfg(not(feature = "v2_1_0"))]
 graft_plugin_sdk::export_migration!(ModUsers);
 
-/// Find the release from the storage, not from what the runner recorded:
-/// the release 2.1.0 and later record in the module's state, else the
-/// indexes each earlier release creates.
+/// The same releases as a chain (contract 0.2): the SDK derives describe,
+/// inspect (the release in the module's state, else `stored_release` for
+/// data the 0.1 releases wrote), the upgrade walk and the rollbacks to
+/// 2.0.0 and 1.1.0 (2.0.0's and 2.1.0's `down` steps).
+#[cfg(feature = "v2_1_0")]
+mod chain {
+    use super::*;
+    use graft_plugin_sdk::{Chain, ReleaseChain, Releases};
+
+    impl ReleaseChain for ModUsers {
+        fn releases() -> Releases {
+            Releases::new("mod-users")
+                .from_data(stored_release)
+                .release("1.0.0", |_| create_1_0_0())
+                .release("1.1.0", |_| upgrade_to_1_1_0())
+                .release("2.0.0", |_| upgrade_to_2_0_0())
+                .down(|_| rollback_2_0_0_to_1_1_0())
+                .release("2.1.0", |_| upgrade_to_2_1_0())
+                .down(|_| rollback_2_1_0_to_2_0_0())
+        }
+
+        fn load_data(ctx: &Context, kind: DataKind) -> Result<Outcome> {
+            match kind {
+                DataKind::Sample => sample::load(ctx, RELEASE),
+                _ => data::load_folder(kind),
+            }
+        }
+    }
+
+    graft_plugin_sdk::export_migration!(Chain<ModUsers>);
+}
+
+/// Find the release from the shape of the storage, not from what the runner
+/// recorded: the indexes each release up to 2.0.0 creates mark it (2.1.0's
+/// look like 2.0.0's: its release is in the module's state).
 fn stored_release() -> Result<StoredState> {
     let users = users();
     if !users.exists() {
         return Ok(StoredState::Empty);
     }
-    #[cfg(feature = "v2_1_0")]
-    if let Some(release) = graft_plugin_sdk::state::release()? {
-        return Ok(StoredState::Release(release));
-    }
+
     let indexes = users.indexes()?;
     let has = |name: &str| indexes.iter().any(|i| i.name == name);
     Ok(match (has(EMAIL_INDEX), has(CONTACT_EMAIL_INDEX)) {

@@ -27,6 +27,12 @@ impl IndexSpec {
         Self::new(name, field, false, false)
     }
 
+    /// An index on several fields together (FOLIO's `code` and `typeId`),
+    /// unique over their combination if `unique`.
+    pub fn compound(name: &str, fields: &[&str], unique: bool) -> Self {
+        Self::new(name, &fields.join(","), unique, false)
+    }
+
     fn new(name: &str, field: &str, unique: bool, case_insensitive: bool) -> Self {
         host::IndexSpec {
             name: name.to_string(),
@@ -179,8 +185,14 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
     }
 
     /// Drop the collection and its indexes; false if it did not exist.
-    pub fn drop(&self) -> Result<bool> {
+    pub fn drop_collection(&self) -> Result<bool> {
         Ok(host::drop_collection(&self.name)?)
+    }
+
+    /// The same as [`Collection::drop_collection`], kept for plugins
+    /// written before it (the name reads like Rust's `drop`).
+    pub fn drop(&self) -> Result<bool> {
+        self.drop_collection()
     }
 
     /// Create an index; false if it already existed with this definition.
@@ -237,6 +249,12 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
         }
     }
 
+    /// The conditions of a filter, for the host calls of `required`.
+    #[cfg(feature = "contract-0-2")]
+    pub(crate) fn conditions(filter: &Filter) -> &[host::Condition] {
+        &filter.0
+    }
+
     /// The number of records for which `filter` holds (contract 0.2).
     #[cfg(feature = "contract-0-2")]
     pub fn count_where(&self, filter: &Filter) -> Result<u64> {
@@ -273,6 +291,8 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
             done: false,
             #[cfg(feature = "contract-0-2")]
             filter: Vec::new(),
+            #[cfg(feature = "contract-0-2")]
+            module: None,
         }
     }
 
@@ -288,6 +308,38 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
             #[cfg(feature = "contract-0-2")]
             counts: WriteCounts::default(),
         }
+    }
+
+    /// Rewrite records one at a time, streaming: each page read is passed
+    /// through `f` record by record and written back in batches of the
+    /// page's size, with progress reported as it goes. `f` returns the
+    /// record's new document, or `None` to leave the record as it is. An
+    /// error of `f` names the record unless it names one itself, and so
+    /// does a panic inside `f` (the runner reports the record it happened
+    /// at). Returns the records written.
+    pub fn update_each(
+        &self,
+        page_size: u32,
+        mut f: impl FnMut(&str, T) -> Result<Option<T>>,
+    ) -> Result<u64> {
+        let total = self.count()?;
+        let mut writer = self.writer(page_size as usize);
+        let mut done = 0u64;
+        for item in self.scan(page_size) {
+            let (id, doc) = item?;
+            let changed = crate::log::at_record(&self.name, &id, || f(&id, doc))
+                .map_err(|e| e.or_at(&self.name, &id))?;
+            if let Some(doc) = changed {
+                writer.put(&id, &doc)?;
+            }
+            done += 1;
+            if done % u64::from(page_size.max(1)) == 0 {
+                crate::log::progress(done, total);
+            }
+        }
+        let (written, _) = writer.finish()?;
+        crate::log::progress(total, total);
+        Ok(written)
     }
 
     /// Apply changes to every record in one statement each, done by the
@@ -324,11 +376,41 @@ pub struct Scan<T> {
     done: bool,
     #[cfg(feature = "contract-0-2")]
     filter: Vec<host::Condition>,
+    /// Another module's collection, read through `required` (contract 0.2).
+    #[cfg(feature = "contract-0-2")]
+    module: Option<String>,
 }
 
 impl<T> Scan<T> {
+    /// A scan of another module's collection (contract 0.2's `required`).
+    #[cfg(feature = "contract-0-2")]
+    pub(crate) fn of_module(
+        module: &str,
+        collection: &str,
+        filter: &Filter,
+        page_size: u32,
+    ) -> Self {
+        Scan {
+            collection: Collection {
+                name: collection.to_string(),
+                _doc: PhantomData,
+            },
+            page_size: page_size.max(1),
+            after: None,
+            page: Vec::new().into_iter(),
+            done: false,
+            filter: filter.0.clone(),
+            module: Some(module.to_string()),
+        }
+    }
+
     fn fetch(&self) -> std::result::Result<Vec<Record>, host::StoreError> {
         let (name, after) = (&self.collection.name, self.after.as_deref());
+        #[cfg(feature = "contract-0-2")]
+        if let Some(module) = &self.module {
+            use crate::bindings::graft::migration::required;
+            return required::scan(module, name, &self.filter, after, self.page_size);
+        }
         #[cfg(feature = "contract-0-2")]
         if !self.filter.is_empty() {
             return host::scan_where(name, &self.filter, after, self.page_size);

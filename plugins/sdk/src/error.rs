@@ -48,6 +48,16 @@ impl Error {
         }
     }
 
+    /// Name the record, unless the failure names one already.
+    pub(crate) fn or_at(self, collection: &str, record_id: &str) -> Self {
+        match self {
+            Error::Failed {
+                record_id: None, ..
+            } => self.at(collection, record_id),
+            named => named,
+        }
+    }
+
     /// Name the collection the failure happened in, where no record is known.
     pub fn in_collection(self, collection: &str) -> Self {
         match self {
@@ -119,6 +129,8 @@ impl From<StoreError> for Error {
             StoreError::InvalidName(m) => Error::failed(format!("invalid name: {m}")),
             StoreError::InvalidDocument(m) => Error::failed(format!("invalid document: {m}")),
             StoreError::Other(m) => Error::failed(format!("storage: {m}")),
+            #[cfg(feature = "contract-0-2")]
+            StoreError::NotPermitted(m) => Error::failed(format!("not permitted: {m}")),
         }
     }
 }

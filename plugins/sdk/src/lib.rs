@@ -6,6 +6,9 @@
 //! `graft:migration@0.1.0` (`wit/migration.wit`) by default, and
 //! `graft:migration@0.2.0` (`wit/0.2.0/migration.wit`) with the feature
 //! `contract-0-2`, which adds [`state`] (the module's own key/value state),
+//! [`required`] (read-only access to the modules this module requires),
+//! [`Releases`] (a release chain from which the SDK derives `describe`,
+//! `inspect`, the upgrade walk and the rollback chain),
 //! [`Filter`]ed scans, counts and updates, [`FieldChange::Copy`] and the
 //! [`Effect`] of each write. Everything of 0.1 works the same on 0.2.
 //!
@@ -62,13 +65,21 @@
 // The generated export code names this crate by its own name, also from inside it.
 extern crate self as graft_plugin_sdk;
 
+#[cfg(feature = "contract-0-2")]
+mod chain;
 mod collection;
 pub mod data;
 mod error;
 pub mod log;
 #[cfg(feature = "contract-0-2")]
+pub mod required;
+#[cfg(feature = "contract-0-2")]
 pub mod state;
 
+/// One record as the runner hands it over: its id and JSON text.
+pub use bindings::graft::migration::types::Record;
+#[cfg(feature = "contract-0-2")]
+pub use chain::{Chain, ReleaseChain, Releases, Step};
 pub use collection::{BatchWriter, Collection, FieldChange, IndexSpec, Scan};
 #[cfg(feature = "contract-0-2")]
 pub use collection::{Effect, Filter, WriteCounts};

@@ -32,3 +32,33 @@ pub fn warn_record(collection: &str, record_id: &str, message: &str) {
 pub fn progress(done: u64, total: u64) {
     host::progress(done, total);
 }
+
+std::thread_local! {
+    /// The record `at_record` is working on: (collection, id).
+    static CURRENT: std::cell::RefCell<Option<(String, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` on one record: a panic inside it tells the runner the record
+/// (after the panic message, on standard error, as `graft-record:
+/// COLLECTION<tab>ID`), so the operator sees where it happened.
+pub fn at_record<R>(collection: &str, record_id: &str, f: impl FnOnce() -> R) -> R {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default(info);
+            CURRENT.with(|current| {
+                if let Some((collection, id)) = current.borrow().as_ref() {
+                    eprintln!("graft-record: {collection}\t{id}");
+                }
+            });
+        }));
+    });
+    CURRENT.with(|current| {
+        *current.borrow_mut() = Some((collection.to_string(), record_id.to_string()))
+    });
+    let result = f();
+    CURRENT.with(|current| *current.borrow_mut() = None);
+    result
+}

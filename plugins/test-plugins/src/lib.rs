@@ -54,6 +54,10 @@ const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
     "bad-rename"
 } else if cfg!(feature = "squat") {
     "squat"
+} else if cfg!(feature = "panic-at-record") {
+    "panic-at-record"
+} else if cfg!(feature = "read-required") {
+    "read-required"
 } else {
     "well-behaved"
 };
@@ -207,6 +211,21 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
     panic!("record item-00042 has no code: {broken:?}");
 }
 
+/// Rewrites every item with `update_each` and panics at item-00042: the
+/// runner must name the record (the SDK tells it after the panic message).
+#[cfg(feature = "panic-at-record")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    Collection::<Value>::new(ITEMS).update_each(10, |id, mut item| {
+        if id == "item-00042" {
+            let code: Option<&str> = std::hint::black_box(None);
+            panic!("cannot read the code: {code:?}");
+        }
+        item["checked"] = Value::Bool(true);
+        Ok(Some(item))
+    })?;
+    Ok(Outcome::Created)
+}
+
 /// Reports what of the host it can reach: environment, arguments, network,
 /// the root of the file system. The test expects none of it.
 #[cfg(feature = "probe-sandbox")]
@@ -244,6 +263,51 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
     }
 }
 
+/// Reads the module it requires (mod-users: its patrons, through an index
+/// and without one, and one group), tries a module it does not require, and
+/// records what it saw in `summary`; fails the step if asked
+/// (`failAfterReading`), to show that nothing of it stays.
+#[cfg(feature = "read-required")]
+fn misbehave(ctx: &Context) -> Result<Outcome> {
+    use graft_plugin_sdk::required::{self, ReadOnly};
+    use graft_plugin_sdk::Filter;
+    let users = ReadOnly::<Value>::new("mod-users", "users");
+    let patrons = users.count_where(&Filter::new().equals("type", "patron"))?;
+    let mut scanned = 0;
+    for item in users.scan_where(&Filter::new().exists("contact.email"), 7) {
+        item?;
+        scanned += 1;
+    }
+    let group = ReadOnly::<Value>::new("mod-users", "groups")
+        .get("3684a786-6671-4268-8ed0-9db82ebca60b")?
+        .map(|g| g["group"].clone());
+    let denied =
+        |module: &str| match ReadOnly::<Value>::new(module, "items").count_where(&Filter::new()) {
+            Ok(n) => format!("read {n}"),
+            Err(e) => e.to_string(),
+        };
+    let summary = Collection::<Value>::new("summary");
+    summary.create()?;
+    summary.put(
+        "seen",
+        &json!({
+            "modules": required::modules(),
+            "collections": ReadOnly::<Value>::collections("mod-users")?,
+            "patrons": patrons,
+            "withEmail": scanned,
+            "staffGroup": group,
+            "unrequired": denied("ix"),
+            "itself": denied("mod-test-read-required"),
+        }),
+    )?;
+    if ctx.param("failAfterReading").is_some() {
+        return Err(graft_plugin_sdk::Error::failed(
+            "asked to fail after reading",
+        ));
+    }
+    Ok(Outcome::Created)
+}
+
 /// At 1.0.0 only seeds; the 2.0.0 upgrade rewrites every item, adds a
 /// collection and an index, and fails at record `failAtRecord` (default 500).
 #[cfg(feature = "fail-at-record")]
@@ -277,6 +341,8 @@ fn misbehave(ctx: &Context) -> Result<Outcome> {
     Ok(Outcome::Upgraded)
 }
 
+// The attacks are written against contract 0.1's raw calls.
+#[cfg(not(feature = "read-required"))]
 mod hostile;
 #[cfg(feature = "hostile")]
 use hostile::misbehave;
@@ -308,7 +374,9 @@ fn squat() -> Result<Outcome> {
     feature = "panic",
     feature = "fail-at-record",
     feature = "snoop",
-    feature = "probe-sandbox"
+    feature = "probe-sandbox",
+    feature = "read-required",
+    feature = "panic-at-record"
 )))]
 fn misbehave(_ctx: &Context) -> Result<Outcome> {
     Ok(Outcome::Created)

@@ -366,6 +366,8 @@ fn old_error(e: new_store::StoreError) -> old_store::StoreError {
             })
         }
         new_store::StoreError::Other(m) => old_store::StoreError::Other(m),
+        // 0.1 has no way to reach another module's data, so never sees this.
+        new_store::StoreError::NotPermitted(m) => old_store::StoreError::Other(m),
     }
 }
 

@@ -244,6 +244,19 @@ pub(super) fn trap_reason(error: &wasmtime::Error) -> String {
 
 /// The message of a Rust panic from the guest's stderr, as
 /// "MESSAGE (at FILE:LINE:COL)".
+/// The record a guest was working on when it panicked, as the Rust SDK
+/// tells it after the panic message (`graft-record: COLLECTION<tab>ID`):
+/// the last such line.
+pub(super) fn panic_record(stderr: &[u8]) -> Option<(String, String)> {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("graft-record: "))?;
+    let (collection, id) = line.split_once('\t')?;
+    Some((kept(collection.to_string()), kept(id.to_string())))
+}
+
 pub(super) fn panic_message(stderr: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(stderr);
     let start = text.find("panicked at ")?;

@@ -23,6 +23,7 @@ fn state(store: Box<dyn TenantStore>) -> StepState {
         limiter: MemoryLimiter::new(64 << 20),
         store: Some(store),
         module: "mod-fuzz".into(),
+        readable: vec!["mod-other".into()],
         release: "1.0.0".into(),
         overlay: Vec::new(),
         log: StepLog::new(1 << 16, None),

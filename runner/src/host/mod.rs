@@ -202,6 +202,9 @@ pub struct CallOutcome<T> {
 /// What a call needs besides the plugin.
 pub struct CallSetup {
     pub store: Option<Box<dyn TenantStore>>,
+    /// Other modules whose collections the call may read (contract 0.2's
+    /// `required`): the enabled providers of what the module requires.
+    pub readable: Vec<String>,
     pub limits: Limits,
     pub progress: Option<ProgressFn>,
     /// The fixed clock and seeded randomness of the call; `None`: the
@@ -456,6 +459,7 @@ impl Host {
             limiter: MemoryLimiter::new(limits.memory_bytes as usize),
             store: setup.store,
             module: plugin.package.id.name.clone(),
+            readable: setup.readable,
             release: plugin.package.id.version.to_string(),
             overlay: Vec::new(),
             log: StepLog::new(limits.log_bytes, setup.progress),
@@ -519,6 +523,10 @@ impl Host {
                 if let Some(panic) = panic_message(&err) {
                     failure.kind = FailureKind::Panic;
                     failure.message = panic;
+                    if let Some((collection, record_id)) = panic_record(&err) {
+                        failure.collection = Some(collection);
+                        failure.record_id = Some(record_id);
+                    }
                 }
             }
             failure
@@ -542,6 +550,7 @@ impl Host {
     pub fn instantiate(&self, plugin: &Plugin, limits: &Limits) -> Result<()> {
         let setup = CallSetup {
             store: None,
+            readable: Vec::new(),
             limits: limits.clone(),
             progress: None,
             determinism: None,
@@ -559,6 +568,7 @@ impl Host {
     pub fn describe(&self, plugin: &Plugin, limits: &Limits) -> Result<wit::Description> {
         let setup = CallSetup {
             store: None,
+            readable: Vec::new(),
             limits: limits.clone(),
             progress: None,
             determinism: None,

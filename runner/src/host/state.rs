@@ -1,7 +1,7 @@
 //! What one plugin call owns while it runs (its store, WASI context, memory
 //! limiter, log), and the host side of the contract's imports.
 
-use super::bindings::v0_2::graft::migration::{log, module_state, overlay, store, types};
+use super::bindings::v0_2::graft::migration::{log, module_state, overlay, required, store, types};
 use super::pipe::BoundedPipe;
 use crate::overlay as host_overlay;
 use crate::storage::{
@@ -25,6 +25,8 @@ pub struct StepState {
     pub store: Option<Box<dyn TenantStore>>,
     /// The module whose collections this call may reach.
     pub module: String,
+    /// Other modules whose collections the call may read (`required`).
+    pub readable: Vec<String>,
     /// The release of the package the call runs for (the overlay records it
     /// with each vendor record).
     pub release: String,
@@ -255,6 +257,63 @@ impl StepState {
     }
 }
 
+impl StepState {
+    /// The storage and another module's name, if this call may read it.
+    fn readable(
+        &mut self,
+        other: &str,
+    ) -> Result<(&mut dyn TenantStore, String), store::StoreError> {
+        if !self.readable.iter().any(|m| m == other) {
+            let readable = match self.readable.as_slice() {
+                [] => "none".to_string(),
+                names => names.join(", "),
+            };
+            return Err(store::StoreError::NotPermitted(format!(
+                "{} may not read module {:?}: only modules providing an interface its \
+                 ModuleDescriptor requires are readable (here: {readable})",
+                self.module,
+                crate::text::truncate(other, 100)
+            )));
+        }
+        let (db, _) = self.storage()?;
+        Ok((db, other.to_string()))
+    }
+}
+
+/// A page of a filtered scan of `module`'s collection, refused where the
+/// store cut it by size: a 0.1 plugin's SDK reads a short page as the end
+/// (the contract says only that an empty one is), so a page cut by its
+/// size is never handed on as if the collection ended there.
+fn scan_page(
+    db: &mut dyn TenantStore,
+    module: &str,
+    collection: &str,
+    conditions: &[Condition],
+    after: Option<String>,
+    limit: u32,
+) -> Res<Vec<types::Record>> {
+    let limit = limit.min(100_000);
+    let rows = db.scan_where(module, collection, conditions, after.as_deref(), limit)?;
+    if rows.len() < limit as usize {
+        if let Some((last, _)) = rows.last() {
+            if !db
+                .scan_where(module, collection, conditions, Some(last), 1)?
+                .is_empty()
+            {
+                return Err(store::StoreError::Other(format!(
+                    "scan of {collection}: {limit} records are more than the {} MiB a page \
+                     may hold; scan with fewer records per page",
+                    storage::MAX_SCAN_PAGE_BYTES >> 20
+                )));
+            }
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(id, doc)| types::Record { id, doc })
+        .collect())
+}
+
 impl From<StoreError> for store::StoreError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -400,30 +459,7 @@ impl store::Host for StepState {
     ) -> Res<Vec<types::Record>> {
         let conditions = storage_conditions(conditions);
         let (db, module) = self.storage()?;
-        let limit = limit.min(100_000);
-        let rows = db.scan_where(module, &collection, &conditions, after.as_deref(), limit)?;
-        // The store cuts a page at `MAX_SCAN_PAGE_BYTES`. A short page means
-        // the end to a 0.1 plugin (the contract says only that an empty one
-        // does, but the SDK reads a short one so), so a page cut by its size
-        // is refused, never handed on as if the collection ended there.
-        if rows.len() < limit as usize {
-            if let Some((last, _)) = rows.last() {
-                if !db
-                    .scan_where(module, &collection, &conditions, Some(last), 1)?
-                    .is_empty()
-                {
-                    return Err(store::StoreError::Other(format!(
-                        "scan of {collection}: {limit} records are more than the {} MiB a page \
-                         may hold; scan with fewer records per page",
-                        storage::MAX_SCAN_PAGE_BYTES >> 20
-                    )));
-                }
-            }
-        }
-        Ok(rows
-            .into_iter()
-            .map(|(id, doc)| types::Record { id, doc })
-            .collect())
+        scan_page(db, module, &collection, &conditions, after, limit)
     }
 
     fn count_where(&mut self, collection: String, conditions: Vec<store::Condition>) -> Res<u64> {
@@ -517,6 +553,48 @@ impl module_state::Host for StepState {
             .into_iter()
             .map(|entry| (entry.key, entry.value))
             .collect())
+    }
+}
+
+impl required::Host for StepState {
+    fn modules(&mut self) -> Vec<String> {
+        let mut modules = self.readable.clone();
+        modules.sort();
+        modules
+    }
+
+    fn list_collections(&mut self, module: String) -> Res<Vec<String>> {
+        let (db, module) = self.readable(&module)?;
+        Ok(db.list_collections(&module)?)
+    }
+
+    fn get(&mut self, module: String, collection: String, id: String) -> Res<Option<String>> {
+        let (db, module) = self.readable(&module)?;
+        Ok(db.get(&module, &collection, &id)?)
+    }
+
+    fn scan(
+        &mut self,
+        module: String,
+        collection: String,
+        conditions: Vec<store::Condition>,
+        after: Option<String>,
+        limit: u32,
+    ) -> Res<Vec<types::Record>> {
+        let conditions = storage_conditions(conditions);
+        let (db, module) = self.readable(&module)?;
+        scan_page(db, &module, &collection, &conditions, after, limit)
+    }
+
+    fn count(
+        &mut self,
+        module: String,
+        collection: String,
+        conditions: Vec<store::Condition>,
+    ) -> Res<u64> {
+        let conditions = storage_conditions(conditions);
+        let (db, module) = self.readable(&module)?;
+        Ok(db.count_where(&module, &collection, &conditions)?)
     }
 }
 

@@ -104,8 +104,10 @@ impl Installer<'_> {
                 .progress
                 .as_ref()
                 .and_then(|make| make(tenant, &to.to_string(), step.name()));
+            let readable = readable_modules(&mut *db, plugin)?;
             let setup = CallSetup {
                 store: Some(db),
+                readable,
                 limits: self.limits.for_module(&plugin.package.limits),
                 progress,
                 determinism: Some(Determinism::new(
@@ -235,6 +237,41 @@ impl Installer<'_> {
             })
         })
     }
+}
+
+/// The enabled modules that provide an interface the plugin's module
+/// requires: what its plugin may read (contract 0.2's `required`). Read at
+/// each step, so a provider enabled earlier in the same job counts.
+fn readable_modules(db: &mut dyn TenantStore, plugin: &Plugin) -> Result<Vec<String>> {
+    let package = &plugin.package;
+    let required: Vec<&str> = package
+        .descriptor
+        .requires
+        .iter()
+        .map(|i| i.id.as_str())
+        .collect();
+    if required.is_empty() {
+        return Ok(Vec::new());
+    }
+    let modules = db
+        .modules()
+        .map_err(|e| anyhow!("tenant {}: {e}", db.tenant()))?;
+    Ok(modules
+        .into_iter()
+        .filter(|m| m.enabled && m.name != package.id.name)
+        .filter(|m| {
+            m.descriptor
+                .as_deref()
+                .and_then(|text| crate::descriptor::ModuleDescriptor::parse(text).ok())
+                .is_some_and(|(descriptor, _)| {
+                    descriptor
+                        .provides
+                        .iter()
+                        .any(|p| required.contains(&p.id.as_str()))
+                })
+        })
+        .map(|m| m.name)
+        .collect())
 }
 
 /// The steps of a module's run, in order.

@@ -232,3 +232,89 @@ fn packages_list_their_contract_version() {
         ]
     );
 }
+
+/// A 0.2 plugin reads the module its descriptor requires (mod-users, by
+/// its `users` interface), in the same transaction, and nothing else: an
+/// enabled module it does not require, and itself through `required`, are
+/// refused; what it read is not changed; a failed step keeps nothing.
+#[test]
+fn a_0_2_plugin_reads_the_modules_it_requires_and_no_other() {
+    let modules = modules_folder(&[
+        "mod-users-2.0.0",
+        "ix-1.0.0",
+        "mod-test-read-required-1.0.0",
+    ]);
+    let runner = TestRunner::new(modules.path());
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-2.0.0", "ix-1.0.0"], &with_data(20));
+    let before = runner.dump("diku");
+
+    let fail = InstallOptions {
+        parameters: vec![("failAfterReading".into(), "yes".into())],
+        ..InstallOptions::default()
+    };
+    let report = runner
+        .install("diku", &["mod-test-read-required-1.0.0"], &fail)
+        .unwrap();
+    let failure = report.failure().expect("asked to fail");
+    assert!(
+        failure.failure.message.contains("asked to fail"),
+        "{failure:?}"
+    );
+    assert_eq!(runner.dump("diku"), before);
+
+    runner.install_ok(
+        "diku",
+        &["mod-test-read-required-1.0.0"],
+        &InstallOptions::default(),
+    );
+    let dump = runner.dump("diku");
+    let seen = &dump.collections["mod-test-read-required"]["summary"].records["seen"];
+    assert_eq!(seen["modules"], json!(["mod-users"]));
+    assert_eq!(
+        seen["collections"],
+        json!(["addresstypes", "groups", "users"])
+    );
+    assert_eq!(seen["patrons"], json!(20));
+    assert_eq!(seen["withEmail"], json!(20));
+    assert_eq!(seen["staffGroup"], json!("staff"));
+    for (field, module) in [("unrequired", "ix"), ("itself", "mod-test-read-required")] {
+        let text = seen[field].as_str().unwrap();
+        assert!(
+            text.contains(&format!("may not read module \"{module}\""))
+                && text.contains("here: mod-users"),
+            "{field}: {text}"
+        );
+    }
+    assert_eq!(
+        dump.collections["mod-users"], before.collections["mod-users"],
+        "reading changed nothing"
+    );
+}
+
+/// A panic inside the SDK's `update_each` names the record it happened at:
+/// the operator sees the collection and id, not only the panic's text.
+#[test]
+fn a_panic_while_rewriting_a_record_names_the_record() {
+    let modules = modules_folder(&["mod-users-1.0.0", "mod-test-panic-at-record-1.0.0"]);
+    let runner = TestRunner::new(modules.path());
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(10));
+    let before = runner.dump("diku");
+    let report = runner
+        .install(
+            "diku",
+            &["mod-test-panic-at-record-1.0.0"],
+            &InstallOptions::default(),
+        )
+        .unwrap();
+    let failure = &report.failure().expect("the plugin panics").failure;
+    assert_eq!(failure.kind, graft::host::FailureKind::Panic);
+    assert!(
+        failure.message.contains("cannot read the code"),
+        "{failure:?}"
+    );
+    assert_eq!(failure.collection.as_deref(), Some("items"));
+    assert_eq!(failure.record_id.as_deref(), Some("item-00042"));
+    assert_eq!(runner.dump("diku"), before);
+}
