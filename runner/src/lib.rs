@@ -39,12 +39,14 @@
 //! - `changelog`: every change of a job, counted, sampled and digested;
 //! - `changelog::saved`: the change log as storage keeps it;
 //! - `host`: the wasmtime host that runs plugins under limits;
+//! - `host::behind`: write-behind: a batch written on its own thread while the plugin goes on;
 //! - `host::cache`: the compiled-plugin cache's checked entries;
 //! - `host::clock`: the monotonic clock that cuts waits at the deadline;
 //! - `host::component`: a plugin file checked before it runs;
 //! - `host::contract`: the contract versions plugins are built for; 0.1 plugins adapted onto the 0.2 host;
 //! - `host::determinism`: one wall clock and seeded randomness per job;
 //! - `host::failure`: why a call failed, told apart and bounded;
+//! - `host::imports`: the host side of the contract's imports: storage, module state, required modules, overlay, log;
 //! - `host::pipe`: the bounded stdout and stderr of a plugin;
 //! - `host::stack`: the native stack and open files plugin calls need;
 //! - `host::state`: what a call's store holds: storage, log, limits, handles;

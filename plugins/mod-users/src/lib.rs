@@ -300,21 +300,12 @@ fn rollback_2_0_0_to_1_1_0() -> Result<()> {
     Ok(())
 }
 
-/// Rewrite every user with `transform`, streaming: one page read, one batch
-/// written, progress reported as it goes.
+/// Rewrite every user with `transform`, streaming: a page read, a batch
+/// written (behind the next page's transformation on contract 0.2),
+/// progress reported as it goes; an error names the user.
 fn rewrite_users(transform: fn(Value) -> std::result::Result<Value, String>) -> Result<()> {
-    let users = users();
-    let total = users.count()?;
-    let mut writer = users.writer(PAGE as usize);
-    for (done, item) in users.scan(PAGE).enumerate() {
-        let (id, user) = item?;
-        let user = transform(user).map_err(|message| Error::failed(message).at(USERS, &id))?;
-        writer.put(&id, &user)?;
-        if done % PAGE as usize == 0 {
-            graft_plugin_sdk::log::progress(done as u64, total);
-        }
-    }
-    writer.finish()?;
-    graft_plugin_sdk::log::progress(total, total);
+    users().update_each(PAGE, |_, user| {
+        transform(user).map(Some).map_err(Error::failed)
+    })?;
     Ok(())
 }

@@ -311,33 +311,55 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
     }
 
     /// Rewrite records one at a time, streaming: each page read is passed
-    /// through `f` record by record and written back in batches of the
-    /// page's size, with progress reported as it goes. `f` returns the
-    /// record's new document, or `None` to leave the record as it is. An
-    /// error of `f` names the record unless it names one itself, and so
-    /// does a panic inside `f` (the runner reports the record it happened
-    /// at). Returns the records written.
+    /// through `f` record by record and written back as one batch, with
+    /// progress reported as it goes. `f` returns the record's new
+    /// document, or `None` to leave the record as it is. An error of `f`
+    /// names the record unless it names one itself, and so does a panic
+    /// inside `f` (the runner reports the record it happened at). Returns
+    /// the records written.
+    ///
+    /// On contract 0.2 each batch is written behind: the next page is read
+    /// first, then the batch handed to the runner, which writes it while
+    /// `f` transforms that page.
     pub fn update_each(
         &self,
         page_size: u32,
         mut f: impl FnMut(&str, T) -> Result<Option<T>>,
     ) -> Result<u64> {
         let total = self.count()?;
-        let mut writer = self.writer(page_size as usize);
-        let mut done = 0u64;
-        for item in self.scan(page_size) {
-            let (id, doc) = item?;
-            let changed = crate::log::at_record(&self.name, &id, || f(&id, doc))
-                .map_err(|e| e.or_at(&self.name, &id))?;
-            if let Some(doc) = changed {
-                writer.put(&id, &doc)?;
+        let page_size = page_size.max(1);
+        let mut after: Option<String> = None;
+        let mut batch: Vec<Record> = Vec::new();
+        let (mut done, mut written) = (0u64, 0u64);
+        loop {
+            let page = host::scan(&self.name, after.as_deref(), page_size)?;
+            if !batch.is_empty() {
+                written += batch.len() as u64;
+                send_batch(&self.name, std::mem::take(&mut batch))?;
             }
-            done += 1;
-            if done % u64::from(page_size.max(1)) == 0 {
-                crate::log::progress(done, total);
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            let short = page.len() < page_size as usize;
+            for record in page {
+                let doc = self.decode(&record.id, &record.doc)?;
+                let id = record.id;
+                let changed = crate::log::at_record(&self.name, &id, || f(&id, doc))
+                    .map_err(|e| e.or_at(&self.name, &id))?;
+                if let Some(doc) = changed {
+                    batch.push(self.encode(&id, &doc)?);
+                }
+            }
+            done += page_size as u64;
+            crate::log::progress(done.min(total), total);
+            if short {
+                break;
             }
         }
-        let (written, _) = writer.finish()?;
+        if !batch.is_empty() {
+            written += batch.len() as u64;
+            send_batch(&self.name, batch)?;
+        }
+        collect_batches()?;
         crate::log::progress(total, total);
         Ok(written)
     }
@@ -468,7 +490,9 @@ impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
     }
 
     /// Send the queued records now. On an error none of them is written
-    /// (the runner writes a batch all or nothing) and they stay queued.
+    /// (the runner writes a batch all or nothing) and they stay queued. On
+    /// contract 0.2 the runner writes them behind, while the plugin goes on:
+    /// the error of a batch comes with the next send or with `finish`.
     pub fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
@@ -483,6 +507,7 @@ impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
     /// Write what is left; returns (records written, of which inserted).
     pub fn finish(mut self) -> Result<(u64, u64)> {
         self.flush()?;
+        self.collect()?;
         Ok((self.written, self.inserted))
     }
 
@@ -491,6 +516,7 @@ impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
     #[cfg(feature = "contract-0-2")]
     pub fn finish_counts(mut self) -> Result<WriteCounts> {
         self.flush()?;
+        self.collect()?;
         Ok(self.counts)
     }
 
@@ -500,17 +526,46 @@ impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
         host::put_batch(&self.collection.name, &self.pending).map(u64::from)
     }
 
+    /// Hand the queued records to the runner, which writes them behind;
+    /// what they did is counted when the writer finishes.
     #[cfg(feature = "contract-0-2")]
     fn send(&mut self) -> std::result::Result<u64, host::StoreError> {
-        let effects = host::put_batch(&self.collection.name, &self.pending)?;
-        let before = self.counts.inserted;
-        for effect in effects {
+        host::put_batch_behind(&self.collection.name, &self.pending)?;
+        Ok(0)
+    }
+
+    /// Wait for the batches handed over, and count what they did.
+    #[cfg(feature = "contract-0-2")]
+    fn collect(&mut self) -> Result<()> {
+        for effect in host::flush()? {
             match effect {
                 Effect::Inserted => self.counts.inserted += 1,
                 Effect::Replaced => self.counts.replaced += 1,
                 Effect::Unchanged => self.counts.unchanged += 1,
             }
         }
-        Ok(self.counts.inserted - before)
+        self.inserted = self.counts.inserted;
+        Ok(())
     }
+
+    #[cfg(not(feature = "contract-0-2"))]
+    fn collect(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Write a batch: behind on contract 0.2 (see `BatchWriter::flush`).
+fn send_batch(collection: &str, batch: Vec<Record>) -> Result<()> {
+    #[cfg(feature = "contract-0-2")]
+    host::put_batch_behind(collection, &batch)?;
+    #[cfg(not(feature = "contract-0-2"))]
+    host::put_batch(collection, &batch)?;
+    Ok(())
+}
+
+/// Wait for the batches written behind (contract 0.2), and hear their error.
+fn collect_batches() -> Result<()> {
+    #[cfg(feature = "contract-0-2")]
+    host::flush()?;
+    Ok(())
 }

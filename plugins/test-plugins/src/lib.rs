@@ -54,8 +54,12 @@ const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
     "bad-rename"
 } else if cfg!(feature = "squat") {
     "squat"
+} else if cfg!(feature = "typo") {
+    "typo"
 } else if cfg!(feature = "panic-at-record") {
     "panic-at-record"
+} else if cfg!(feature = "behind-fail") {
+    "behind-fail"
 } else if cfg!(feature = "read-required") {
     "read-required"
 } else {
@@ -211,6 +215,44 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
     panic!("record item-00042 has no code: {broken:?}");
 }
 
+/// Rewrites every item with `update_each`, whose batches are written
+/// behind; the item `failAtRecord` (default item-00500) becomes a JSON
+/// array, which the runner refuses when it writes that batch. With
+/// `neverFlush`, hands one such batch over itself and ends without asking
+/// for its result: the step must fail all the same.
+#[cfg(feature = "behind-fail")]
+fn misbehave(ctx: &Context) -> Result<Outcome> {
+    let bad = ctx
+        .param("failAtRecord")
+        .unwrap_or("item-00500")
+        .to_string();
+    if ctx.param("neverFlush").is_some() {
+        use graft_plugin_sdk::bindings::graft::migration::store;
+        let record = graft_plugin_sdk::Record {
+            id: bad,
+            doc: "[1]".into(),
+        };
+        store::put_batch_behind(ITEMS, &[record])?;
+        return Ok(Outcome::Created);
+    }
+    Collection::<Value>::new(ITEMS).update_each(100, |id, mut item| {
+        if id == bad {
+            return Ok(Some(json!([1])));
+        }
+        item["rewritten"] = Value::Bool(true);
+        Ok(Some(item))
+    })?;
+    Ok(Outcome::Created)
+}
+
+/// Counts a collection whose name it misspelt: the SDK's error names the
+/// collection, the runner adds those the module has.
+#[cfg(feature = "typo")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    Collection::<Value>::new("itmes").count()?;
+    Ok(Outcome::Created)
+}
+
 /// Rewrites every item with `update_each` and panics at item-00042: the
 /// runner must name the record (the SDK tells it after the panic message).
 #[cfg(feature = "panic-at-record")]
@@ -342,7 +384,7 @@ fn misbehave(ctx: &Context) -> Result<Outcome> {
 }
 
 // The attacks are written against contract 0.1's raw calls.
-#[cfg(not(feature = "read-required"))]
+#[cfg(not(feature = "contract-0-2"))]
 mod hostile;
 #[cfg(feature = "hostile")]
 use hostile::misbehave;
@@ -376,7 +418,9 @@ fn squat() -> Result<Outcome> {
     feature = "snoop",
     feature = "probe-sandbox",
     feature = "read-required",
-    feature = "panic-at-record"
+    feature = "panic-at-record",
+    feature = "typo",
+    feature = "behind-fail"
 )))]
 fn misbehave(_ctx: &Context) -> Result<Outcome> {
     Ok(Outcome::Created)

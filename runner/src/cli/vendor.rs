@@ -22,6 +22,10 @@ pub struct ValidateArgs {
     /// Also write the results as JUnit XML, for CI systems.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Fail (not only warn) when a release the plugin upgrades from or
+    /// rolls back to has no fixture.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Subcommand)]
@@ -52,6 +56,7 @@ pub(super) fn validate(cli: &Cli, args: &ValidateArgs) -> Result<ExitCode> {
         &args.fixtures,
         cli.modules.clone(),
         (!cli.json).then(spinner),
+        args.strict,
     )?;
     if let Some(path) = &args.junit {
         std::fs::write(path, graft::validate::junit::render(&validation))

@@ -37,3 +37,66 @@ pub(super) fn read_cache_entry(path: &Path) -> Result<Vec<u8>, String> {
     entry.drain(..CACHE_HEADER);
     Ok(entry)
 }
+
+impl Host {
+    /// Compile a plugin, or load its compilation from the cache (and cache
+    /// a new one).
+    pub(super) fn compile(
+        &self,
+        runtime: &Runtime,
+        path: &Path,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<Component> {
+        let cached = self
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{sha256}-{}.cwasm", runtime.key())));
+        if let Some(cached) = cached.as_ref().filter(|p| p.exists()) {
+            match read_cache_entry(cached) {
+                // SAFETY: deserializing runs the bytes as native code. These
+                // are exactly the bytes `Component::serialize` wrote for an
+                // engine with the same compatibility hash (part of the name):
+                // their checksum, written with them, was checked just now, so
+                // a flipped bit or a truncated file is never loaded. (Whoever
+                // can write the cache folder can run code as the runner: it
+                // must be the runner's alone, see the threat model.)
+                Ok(serialized) => {
+                    match unsafe { Component::deserialize(&runtime.engine, &serialized) } {
+                        Ok(component) => return Ok(component),
+                        Err(e) => tracing::warn!(
+                            "{}: ignoring unusable cached compilation: {e}",
+                            cached.display()
+                        ),
+                    }
+                }
+                Err(why) => tracing::warn!(
+                    "{}: recompiling the plugin: the cached compilation {why}",
+                    cached.display()
+                ),
+            }
+        }
+        let component = Component::new(&runtime.engine, bytes).map_err(|e| {
+            anyhow!(
+                "{}: not a valid WebAssembly component: {e:#}",
+                path.display()
+            )
+        })?;
+        if let Some(cached) = cached {
+            // Write then rename, so a reader never sees half a file.
+            let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+            let written = component
+                .serialize()
+                .map_err(|e| anyhow!("{e}"))
+                .and_then(|data| std::fs::write(&tmp, cache_entry(&data)).map_err(Into::into))
+                .and_then(|()| std::fs::rename(&tmp, &cached).map_err(Into::into));
+            if let Err(e) = written {
+                tracing::warn!(
+                    "{}: cannot cache the compiled plugin: {e}",
+                    cached.display()
+                );
+            }
+        }
+        Ok(component)
+    }
+}

@@ -83,6 +83,24 @@ pub(super) fn kept(text: String) -> String {
     }
 }
 
+/// A write-behind batch that failed, its error never collected by the
+/// plugin (no `flush` after it): the step fails all the same.
+pub(super) fn behind_failure(error: crate::storage::StoreError) -> CallFailure {
+    let record_id = match &error {
+        crate::storage::StoreError::UniqueViolation { record_id, .. } => Some(record_id.clone()),
+        _ => None,
+    };
+    CallFailure {
+        kind: FailureKind::Failed,
+        message: kept(format!(
+            "a write-behind batch failed (the plugin did not flush to hear it): {error}"
+        )),
+        collection: None,
+        record_id: record_id.map(kept),
+        backtrace: Vec::new(),
+    }
+}
+
 pub(super) fn plugin_failure(failure: wit::Failure) -> CallFailure {
     match failure {
         wit::Failure::Unsupported(message) => CallFailure {

@@ -30,6 +30,7 @@ fn state(store: Box<dyn TenantStore>) -> StepState {
         writes: WriteCounts::default(),
         stdout: BoundedPipe::new(1024),
         stderr: BoundedPipe::new(1024),
+        behind: Default::default(),
     }
 }
 
@@ -122,6 +123,8 @@ enum Call {
     Index(String, String, String, bool, bool),
     Put(String, String, String),
     Batch(String, Vec<(String, String)>),
+    Behind(String, Vec<(String, String)>),
+    Flush,
     Get(String, String),
     Delete(String, String),
     Scan(String, Option<String>, u32),
@@ -144,6 +147,9 @@ fn call() -> impl Strategy<Value = Call> {
         4 => (text(), text(), doc()).prop_map(|(c, i, d)| Call::Put(c, i, d)),
         2 => (text(), prop::collection::vec((text(), doc()), 0..5))
             .prop_map(|(c, b)| Call::Batch(c, b)),
+        2 => (text(), prop::collection::vec((text(), doc()), 0..5))
+            .prop_map(|(c, b)| Call::Behind(c, b)),
+        1 => Just(Call::Flush),
         1 => (text(), text()).prop_map(|(c, i)| Call::Get(c, i)),
         1 => (text(), text()).prop_map(|(c, i)| Call::Delete(c, i)),
         1 => (text(), prop::option::of(text()), any::<u32>())
@@ -202,6 +208,10 @@ fn make(state: &mut StepState, call: Call) {
         )),
         Call::Put(c, id, doc) => drop(state.put(c, record((id, doc)))),
         Call::Batch(c, batch) => drop(state.put_batch(c, batch.into_iter().map(record).collect())),
+        Call::Behind(c, batch) => {
+            drop(state.put_batch_behind(c, batch.into_iter().map(record).collect()))
+        }
+        Call::Flush => drop(state.flush()),
         Call::Get(c, id) => drop(store::Host::get(state, c, id)),
         Call::Delete(c, id) => drop(state.delete(c, id)),
         Call::Scan(c, after, limit) => drop(state.scan(c, after, limit)),
@@ -259,6 +269,8 @@ proptest! {
         for call in calls {
             make(&mut state, call);
         }
+        // The last write-behind batch is written before the call ends.
+        state.reclaim();
         let db = state.store.as_deref_mut().unwrap();
         // Whatever was accepted reads back with the runner's own reader.
         for collection in db.list_collections("mod-fuzz").unwrap() {

@@ -4,6 +4,7 @@
 //! context (no network, no environment, only the package's data folders,
 //! read-only) and the tenant's storage lent to it for the call.
 
+mod behind;
 mod cache;
 mod clock;
 mod component;
@@ -12,6 +13,7 @@ mod determinism;
 mod failure;
 #[cfg(test)]
 mod fuzz;
+mod imports;
 mod pipe;
 mod stack;
 mod state;
@@ -27,7 +29,6 @@ use crate::package::Package;
 use crate::storage::{TenantStore, WriteCounts};
 use crate::text::truncate;
 use anyhow::{anyhow, bail, Context as _, Result};
-use cache::*;
 use component::*;
 use contract::{contract_of, Linked};
 use failure::*;
@@ -315,65 +316,6 @@ impl Host {
         }
     }
 
-    fn compile(
-        &self,
-        runtime: &Runtime,
-        path: &Path,
-        bytes: &[u8],
-        sha256: &str,
-    ) -> Result<Component> {
-        let cached = self
-            .cache_dir
-            .as_ref()
-            .map(|dir| dir.join(format!("{sha256}-{}.cwasm", runtime.key())));
-        if let Some(cached) = cached.as_ref().filter(|p| p.exists()) {
-            match read_cache_entry(cached) {
-                // SAFETY: deserializing runs the bytes as native code. These
-                // are exactly the bytes `Component::serialize` wrote for an
-                // engine with the same compatibility hash (part of the name):
-                // their checksum, written with them, was checked just now, so
-                // a flipped bit or a truncated file is never loaded. (Whoever
-                // can write the cache folder can run code as the runner: it
-                // must be the runner's alone, see the threat model.)
-                Ok(serialized) => {
-                    match unsafe { Component::deserialize(&runtime.engine, &serialized) } {
-                        Ok(component) => return Ok(component),
-                        Err(e) => tracing::warn!(
-                            "{}: ignoring unusable cached compilation: {e}",
-                            cached.display()
-                        ),
-                    }
-                }
-                Err(why) => tracing::warn!(
-                    "{}: recompiling the plugin: the cached compilation {why}",
-                    cached.display()
-                ),
-            }
-        }
-        let component = Component::new(&runtime.engine, bytes).map_err(|e| {
-            anyhow!(
-                "{}: not a valid WebAssembly component: {e:#}",
-                path.display()
-            )
-        })?;
-        if let Some(cached) = cached {
-            // Write then rename, so a reader never sees half a file.
-            let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
-            let written = component
-                .serialize()
-                .map_err(|e| anyhow!("{e}"))
-                .and_then(|data| std::fs::write(&tmp, cache_entry(&data)).map_err(Into::into))
-                .and_then(|()| std::fs::rename(&tmp, &cached).map_err(Into::into));
-            if let Err(e) = written {
-                tracing::warn!(
-                    "{}: cannot cache the compiled plugin: {e}",
-                    cached.display()
-                );
-            }
-        }
-        Ok(component)
-    }
-
     /// The native stack a thread needs to run this host's plugin calls: a
     /// plugin's wasm frames run on the calling thread's own stack, up to
     /// `max_wasm_stack`, and the host's code runs below them. A thread that
@@ -466,6 +408,7 @@ impl Host {
             writes: WriteCounts::default(),
             stdout,
             stderr,
+            behind: Default::default(),
         };
         if let Some(db) = state.store.as_deref_mut() {
             db.set_deadline(Some(deadline));
@@ -500,6 +443,14 @@ impl Host {
         };
         let fuel_used = plugin.metered.then(|| fuel - store.get_fuel().unwrap_or(0));
         let mut state = store.into_data();
+        // A write-behind batch is written before the call ends, and its
+        // error fails the call even where the plugin never asked for it.
+        state.reclaim();
+        let unheard = state.behind.take_error();
+        let result = match (result, unheard) {
+            (Ok(_), Some(e)) => Err(behind_failure(e)),
+            (result, _) => result,
+        };
         if let Some(db) = state.store.as_deref_mut() {
             db.set_deadline(None);
         }

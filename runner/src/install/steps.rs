@@ -122,6 +122,9 @@ impl Installer<'_> {
             let mut writes = outcome.writes;
             let mut overlay = outcome.overlay;
             let mut result = outcome.result;
+            if let Err(failure) = &mut result {
+                name_existing_collections(&mut *db, &to.name, failure);
+            }
             // Vendor records the release no longer ships: removed or kept.
             if result.is_ok() && !overlay.is_empty() {
                 match crate::overlay::finish_step(&mut *db, &to.name, &mut overlay) {
@@ -237,6 +240,29 @@ impl Installer<'_> {
             })
         })
     }
+}
+
+/// A failure at a collection the module does not have (a typo, most often)
+/// lists the collections it has.
+fn name_existing_collections(db: &mut dyn TenantStore, module: &str, failure: &mut CallFailure) {
+    let Some(collection) = &failure.collection else {
+        return;
+    };
+    let Ok(existing) = db.list_collections(module) else {
+        return;
+    };
+    if existing.contains(collection) {
+        return;
+    }
+    let has = match existing.as_slice() {
+        [] => "none".to_string(),
+        names => names.join(", "),
+    };
+    failure.message = format!(
+        "{} ({module} has no collection {collection}; its collections: {})",
+        failure.message,
+        truncate(&has, 500)
+    );
 }
 
 /// The enabled modules that provide an interface the plugin's module

@@ -74,6 +74,42 @@ impl Check {
         Check::new(check, Status::Fail, message).with_details(differences.into_details())
     }
 
+    /// A failed check ends with the usual fix for it.
+    fn add_fix(&mut self) {
+        let fix = match self.check {
+            "inspect" => {
+                "make inspect tell this release from the data (an index or collection \
+                          only it has), or keep the release in the module's state (contract 0.2)"
+            }
+            "upgrade" => "fix the step the failure names; --json has the plugin's log",
+            "idempotent" => {
+                "an upgrade of data already at the release must change nothing and \
+                             return unchanged"
+            }
+            "simulation" => {
+                "behave the same when the context says simulate: the runner rolls \
+                             the writes back itself"
+            }
+            "deterministic" => {
+                "compute data only from the data, the fixed wall clock and the \
+                                seeded random numbers, never from the monotonic clock or a \
+                                hash map's order"
+            }
+            "overlay" => {
+                "load reference data through the overlay (the SDK's data::load_folder \
+                          or data::load), never with put"
+            }
+            "rollback" => {
+                "the rollback must give back exactly the data of the release it rolls \
+                           back to"
+            }
+            _ => return,
+        };
+        if self.status == Status::Fail && !self.message.contains("; fix: ") {
+            self.message = format!("{}; fix: {fix}", self.message);
+        }
+    }
+
     fn with_details(mut self, details: Vec<String>) -> Check {
         self.details = details;
         self
@@ -148,6 +184,9 @@ pub struct Validator<'a> {
     pub modules_dir: Option<PathBuf>,
     /// Told what runs now (a fixture and a job), and `""` at the end.
     pub progress: Option<Progress>,
+    /// A release the plugin upgrades from or rolls back to without a
+    /// fixture fails the validation instead of warning.
+    pub strict: bool,
     /// Where package archives are unpacked.
     pub unpack_dir: PathBuf,
 }
@@ -156,12 +195,14 @@ impl crate::Graft {
     /// `graft validate`: a package against fixtures, on this runner's host
     /// and limits, with every call's instructions counted for the report.
     /// `modules_dir`: where the package's other releases are.
+    /// `strict`: a release without a fixture fails (see `Validator`).
     pub fn validate(
         &mut self,
         package_dir: &Path,
         fixtures_dir: &Path,
         modules_dir: Option<PathBuf>,
         progress: Option<Progress>,
+        strict: bool,
     ) -> Result<Validation> {
         self.count_fuel();
         Validator {
@@ -170,6 +211,7 @@ impl crate::Graft {
             modules_dir,
             progress,
             unpack_dir: self.unpack_dir(),
+            strict,
         }
         .validate(package_dir, fixtures_dir)
     }
@@ -184,6 +226,7 @@ impl crate::Graft {
             modules_dir: None,
             progress: None,
             unpack_dir: self.unpack_dir(),
+            strict: false,
         };
         let mut validation = Validation::of(package_dir);
         let checked = validator.check_package(package_dir, &mut validation);
@@ -271,6 +314,9 @@ impl Validator<'_> {
                 package.id.name
             );
         }
+        validation
+            .checks
+            .push(self.check_coverage(&package.id, &described, &applicable));
         let context = Context {
             host: self.host,
             limits: self.limits,
@@ -285,8 +331,66 @@ impl Validator<'_> {
             self.tell("");
             validation.fixtures.push(result?);
         }
+        for result in &mut validation.fixtures {
+            for check in &mut result.checks {
+                check.add_fix();
+            }
+        }
         validation.ok = validation.count(Status::Fail) == 0;
         Ok(validation)
+    }
+
+    /// Every release the plugin upgrades from or rolls back to has a
+    /// fixture, or the upgrade (or rollback) from it is never checked.
+    fn check_coverage(
+        &self,
+        id: &ModuleId,
+        described: &crate::host::wit::Description,
+        applicable: &[(PathBuf, Fixture, ModuleId)],
+    ) -> Check {
+        let mut releases: Vec<&String> = described
+            .upgrades_from
+            .iter()
+            .chain(&described.rolls_back_to)
+            .collect();
+        releases.sort();
+        releases.dedup();
+        let covered = |release: &str| {
+            applicable
+                .iter()
+                .any(|(_, _, at)| at.version.as_str() == release)
+        };
+        let missing: Vec<&str> = releases
+            .iter()
+            .map(|r| r.as_str())
+            .filter(|r| !covered(r))
+            .collect();
+        if missing.is_empty() {
+            let all: Vec<&str> = releases.iter().map(|r| r.as_str()).collect();
+            return Check::new(
+                "coverage",
+                Status::Pass,
+                format!(
+                    "a fixture at every release it upgrades from or rolls back to ([{}])",
+                    all.join(", ")
+                ),
+            );
+        }
+        let status = if self.strict {
+            Status::Fail
+        } else {
+            Status::Warn
+        };
+        Check::new(
+            "coverage",
+            status,
+            format!(
+                "no fixture at {}: the upgrade (or rollback) from there is not checked; fix: on \
+                 a tenant at each, `graft fixture capture --module {}` into the fixtures folder",
+                missing.join(", "),
+                id.name
+            ),
+        )
     }
 
     fn tell(&self, what: &str) {

@@ -332,6 +332,12 @@ fn each_faulty_plugin_fails_the_check_that_catches_it_and_names_the_record() {
             "{fault}: {:?} lacks {record:?}",
             failed.3
         );
+        // A failed run of the engine ends with the usual fix.
+        assert!(
+            check == "describe" || failed.3.contains("; fix: "),
+            "{fault}: {:?}",
+            failed.3
+        );
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert!(
             xml.contains(&format!(r#"type="{check}""#)),

@@ -201,7 +201,13 @@ fn a_0_2_package_validates_against_a_fixture_of_a_0_1_release() {
     let package = modules.path().join("mod-users-2.1.0");
     let validation = runner
         .graft
-        .validate(&package, fixtures.path(), Some(modules.path().into()), None)
+        .validate(
+            &package,
+            fixtures.path(),
+            Some(modules.path().into()),
+            None,
+            false,
+        )
         .unwrap();
     let report = serde_json::to_string_pretty(&validation).unwrap();
     assert!(validation.ok, "{report}");
@@ -209,6 +215,33 @@ fn a_0_2_package_validates_against_a_fixture_of_a_0_1_release() {
         assert!(report.contains(&format!("\"{check}")), "{check}: {report}");
     }
     assert!(report.contains("graft:migration@0.2.0"), "{report}");
+    // Only 2.0.0 has a fixture: the releases it also upgrades from and
+    // rolls back to are named, a warning, or with --strict a failure.
+    let coverage = validation
+        .checks
+        .iter()
+        .find(|c| c.check == "coverage")
+        .unwrap();
+    assert_eq!(coverage.status, graft::validate::Status::Warn);
+    assert!(
+        coverage.message.contains("no fixture at 1.0.0, 1.1.0")
+            && coverage
+                .message
+                .contains("graft fixture capture --module mod-users"),
+        "{}",
+        coverage.message
+    );
+    let strict = runner
+        .graft
+        .validate(
+            &package,
+            fixtures.path(),
+            Some(modules.path().into()),
+            None,
+            true,
+        )
+        .unwrap();
+    assert!(!strict.ok);
 }
 
 #[test]
@@ -317,4 +350,73 @@ fn a_panic_while_rewriting_a_record_names_the_record() {
     assert_eq!(failure.collection.as_deref(), Some("items"));
     assert_eq!(failure.record_id.as_deref(), Some("item-00042"));
     assert_eq!(runner.dump("diku"), before);
+}
+
+/// A step that fails at a collection the module does not have (a typo)
+/// lists the collections it has.
+#[test]
+fn a_failure_at_a_missing_collection_lists_the_collections_there_are() {
+    let modules = modules_folder(&["mod-test-typo-1.0.0"]);
+    let runner = TestRunner::new(modules.path());
+    runner.tenant("diku");
+    let report = runner
+        .install("diku", &["mod-test-typo-1.0.0"], &InstallOptions::default())
+        .unwrap();
+    let failure = &report.failure().expect("the plugin fails").failure;
+    assert_eq!(failure.collection.as_deref(), Some("itmes"));
+    assert!(
+        failure
+            .message
+            .contains("mod-test-typo has no collection itmes; its collections: items"),
+        "{failure:?}"
+    );
+}
+
+/// Write-behind: a batch the runner refuses (a record that is not a JSON
+/// object) fails the step, naming the record, whether the plugin hears the
+/// error at its next batch or never asks; the tenant is left exactly as it
+/// was.
+#[test]
+fn a_write_behind_error_at_record_n_leaves_the_tenant_as_it_was() {
+    let modules = modules_folder(&["mod-users-1.0.0", "mod-test-behind-fail-1.0.0"]);
+    let runner = TestRunner::new(modules.path());
+    runner.tenant("diku");
+    runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(10));
+    let before = runner.dump("diku");
+    for (extra, expected) in [
+        (None, "invalid document"),
+        (Some("neverFlush"), "write-behind batch failed"),
+    ] {
+        let mut parameters = vec![("failAtRecord".to_string(), "item-00437".to_string())];
+        parameters.extend(extra.map(|p| (p.to_string(), "yes".to_string())));
+        let options = InstallOptions {
+            parameters,
+            ..InstallOptions::default()
+        };
+        let report = runner
+            .install("diku", &["mod-test-behind-fail-1.0.0"], &options)
+            .unwrap();
+        let failure = &report.failure().expect("the batch fails").failure;
+        assert_eq!(
+            failure.kind,
+            graft::host::FailureKind::Failed,
+            "{failure:?}"
+        );
+        let text = format!("{failure:?}");
+        assert!(
+            text.contains(expected) && text.contains("item-00437"),
+            "{text}"
+        );
+        assert_eq!(runner.dump("diku"), before, "{extra:?}");
+    }
+    // Without a bad record the same plugin commits every rewritten item.
+    let fine = InstallOptions {
+        parameters: vec![("failAtRecord".into(), "none".into())],
+        ..InstallOptions::default()
+    };
+    let report = runner.install_ok("diku", &["mod-test-behind-fail-1.0.0"], &fine);
+    assert_eq!(report.modules[0].steps[1].writes.inserted, 1000);
+    let items = &runner.dump("diku").collections["mod-test-behind-fail"]["items"].records;
+    assert_eq!(items.len(), 1000);
+    assert!(items.values().all(|item| item["rewritten"] == json!(true)));
 }
