@@ -44,6 +44,7 @@ fn main() {
         "sample-modules/packages",
         "tests/packages",
         "tests/validate-packages",
+        "tests/contract-0.2-packages",
         "tests/wat",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -65,6 +66,10 @@ fn main() {
         (
             root.join("tests/validate-packages"),
             out_dir.join("validate-packages"),
+        ),
+        (
+            root.join("tests/contract-0.2-packages"),
+            out_dir.join("contract-0.2-packages"),
         ),
     ];
     let mut built: BTreeMap<PluginSource, PathBuf> = BTreeMap::new();

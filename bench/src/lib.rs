@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)]
 mod users;
 
+mod contract;
 mod languages;
+pub use contract::b9;
 pub use languages::b7;
 
 /// How big each benchmark is.

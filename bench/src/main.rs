@@ -1,4 +1,4 @@
-//! `cargo run --release -p graft-bench`: runs B1-B8 and writes
+//! `cargo run --release -p graft-bench`: runs B1-B9 and writes
 //! docs/benchmarks.md; `--help` for the rest.
 
 use anyhow::Result;
@@ -7,7 +7,7 @@ use graft_bench::{b1_b6, b2, b3, b4, b5, peak_rss, plugin_upgrade, report, warm,
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Graft's benchmarks B1-B8, each against a baseline measured in the same
+/// Graft's benchmarks B1-B9, each against a baseline measured in the same
 /// run (see docs/benchmarks.md for what each one measures and its target).
 ///
 /// With no options: every benchmark at full size, medians of 3 runs, the
@@ -26,7 +26,7 @@ struct Args {
     quick: bool,
     /// Run only these, comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "IDS",
-          value_parser = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B1-PG", "B4-PG"])]
+          value_parser = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B1-PG", "B4-PG"])]
     only: Vec<String>,
     /// Users in B1, B2 and B6 (B1-PG: a fifth).
     #[arg(long, value_name = "N")]
@@ -189,6 +189,10 @@ fn run(args: Args) -> Result<()> {
             String::from_utf8_lossy(&output.stdout).trim().parse().ok()
         };
         benches.push(graft_bench::b8(&sizes, &leg)?);
+    }
+    if wanted("B9") {
+        eprintln!("B9: {} users", sizes.users);
+        benches.push(graft_bench::b9(&setup, &sizes)?);
     }
     // B1 and B4 again on PostgreSQL, when given a server: smaller, since
     // each write is a round trip.

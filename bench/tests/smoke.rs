@@ -1,7 +1,7 @@
 //! Every benchmark, tiny, so that it keeps working. No timing assertions:
 //! tests check behaviour.
 
-use graft_bench::{b1_b6, b2, b3, b4, b5, b7, b8, b8_leg, report, Setup, Sizes};
+use graft_bench::{b1_b6, b2, b3, b4, b5, b7, b8, b8_leg, b9, report, Setup, Sizes};
 
 #[test]
 fn every_benchmark_runs() {
@@ -24,9 +24,11 @@ fn every_benchmark_runs() {
             b8_leg(&setup, tenants, stream).ok()
         })
         .unwrap(),
+        // Contract 0.2 against SQL and 0.1; the three legs' data compared.
+        b9(&setup, &sizes).unwrap(),
     ];
     let text = report(&benches, "smoke", &sizes);
-    for id in ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"] {
+    for id in ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9"] {
         assert!(text.contains(&format!("## {id}:")), "{id} missing");
     }
     assert!(benches

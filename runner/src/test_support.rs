@@ -278,6 +278,18 @@ pub fn modules_folder(packages: &[&str]) -> TempDir {
     dir
 }
 
+/// A modules folder holding copies of the named packages of mod-users
+/// built for contract 0.2 (the sample module's source, its other build).
+pub fn contract_0_2_folder(packages: &[&str]) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    for name in packages {
+        let source = graft_sample_modules::contract_0_2_packages_dir().join(name);
+        assert!(source.is_dir(), "no 0.2 package {name} was built");
+        copy_dir(&source, &dir.path().join(name));
+    }
+    dir
+}
+
 /// Where the build put a package, sample or test.
 pub fn package_dir(name: &str) -> PathBuf {
     for set in [

@@ -53,6 +53,13 @@ pub fn unpack(packed: &[u8], to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The sample module mod-users (1.0.0, 1.1.0, 2.0.0) with the same plugin
+/// source built for contract 0.2, for the tests and benchmarks that run a
+/// module's two builds side by side.
+pub fn contract_0_2_packages_dir() -> &'static Path {
+    Path::new(concat!(env!("OUT_DIR"), "/contract-0.2-packages"))
+}
+
 /// Packages of misbehaving plugins, for the runner's tests.
 pub fn test_packages_dir() -> &'static Path {
     Path::new(concat!(env!("OUT_DIR"), "/test-packages"))

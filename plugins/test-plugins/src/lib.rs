@@ -217,7 +217,8 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
 
 /// Rewrites every item with `update_each`, whose batches are written
 /// behind; the item `failAtRecord` (default item-00500) becomes a JSON
-/// array, which the runner refuses when it writes that batch. With
+/// array, which the runner refuses when it writes that batch; the module
+/// state it set first goes with the failed step. With
 /// `neverFlush`, hands one such batch over itself and ends without asking
 /// for its result: the step must fail all the same.
 #[cfg(feature = "behind-fail")]

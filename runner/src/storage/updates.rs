@@ -8,7 +8,7 @@ use super::FieldChange;
 /// made by `path` from fields `check_field` accepted (no quotes in them);
 /// the JSON value, where there is one, is the statement's first parameter.
 /// Each statement ends in a `WHERE` clause, to which a filter's
-/// conditions are added (`AND`), numbered from the second parameter.
+/// conditions are added (`AND`), their parameters numbered after the value's.
 pub(super) trait UpdateDialect {
     fn path(&self, field: &str) -> String;
     fn set_default(&self, table: &str, path: &str) -> String;

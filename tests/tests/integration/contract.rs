@@ -3,7 +3,7 @@
 //! updates, copy); a tenant moves between them both ways.
 
 use graft::fixture::Fixture;
-use graft::test_support::{modules_folder, with_data, TestRunner};
+use graft::test_support::{contract_0_2_folder, modules_folder, with_data, TestRunner};
 use graft::InstallOptions;
 use serde_json::{json, Value};
 
@@ -325,23 +325,37 @@ fn a_0_2_plugin_reads_the_modules_it_requires_and_no_other() {
     );
 }
 
-/// A panic inside the SDK's `update_each` names the record it happened at:
-/// the operator sees the collection and id, not only the panic's text.
-#[test]
-fn a_panic_while_rewriting_a_record_names_the_record() {
-    let modules = modules_folder(&["mod-users-1.0.0", "mod-test-panic-at-record-1.0.0"]);
+/// A runner whose tenant diku has mod-users 1.0.0 with a few users, beside
+/// the test package `package`, and the tenant's dump before anything else.
+fn with_mod_users(package: &str) -> (tempfile::TempDir, TestRunner, graft::storage::Dump) {
+    let modules = modules_folder(&["mod-users-1.0.0", package]);
     let runner = TestRunner::new(modules.path());
     runner.tenant("diku");
     runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(10));
     let before = runner.dump("diku");
-    let report = runner
-        .install(
-            "diku",
-            &["mod-test-panic-at-record-1.0.0"],
-            &InstallOptions::default(),
-        )
-        .unwrap();
-    let failure = &report.failure().expect("the plugin panics").failure;
+    (modules, runner, before)
+}
+
+/// Install `package`, expecting its step to fail: the failure.
+fn failure_of(
+    runner: &TestRunner,
+    package: &str,
+    options: &InstallOptions,
+) -> graft::host::CallFailure {
+    let report = runner.install("diku", &[package], options).unwrap();
+    report.failure().expect("the step fails").failure.clone()
+}
+
+/// A panic inside the SDK's `update_each` names the record it happened at:
+/// the operator sees the collection and id, not only the panic's text.
+#[test]
+fn a_panic_while_rewriting_a_record_names_the_record() {
+    let (_modules, runner, before) = with_mod_users("mod-test-panic-at-record-1.0.0");
+    let failure = failure_of(
+        &runner,
+        "mod-test-panic-at-record-1.0.0",
+        &InstallOptions::default(),
+    );
     assert_eq!(failure.kind, graft::host::FailureKind::Panic);
     assert!(
         failure.message.contains("cannot read the code"),
@@ -356,13 +370,8 @@ fn a_panic_while_rewriting_a_record_names_the_record() {
 /// lists the collections it has.
 #[test]
 fn a_failure_at_a_missing_collection_lists_the_collections_there_are() {
-    let modules = modules_folder(&["mod-test-typo-1.0.0"]);
-    let runner = TestRunner::new(modules.path());
-    runner.tenant("diku");
-    let report = runner
-        .install("diku", &["mod-test-typo-1.0.0"], &InstallOptions::default())
-        .unwrap();
-    let failure = &report.failure().expect("the plugin fails").failure;
+    let (_modules, runner, _) = with_mod_users("mod-test-typo-1.0.0");
+    let failure = failure_of(&runner, "mod-test-typo-1.0.0", &InstallOptions::default());
     assert_eq!(failure.collection.as_deref(), Some("itmes"));
     assert!(
         failure
@@ -378,11 +387,7 @@ fn a_failure_at_a_missing_collection_lists_the_collections_there_are() {
 /// was.
 #[test]
 fn a_write_behind_error_at_record_n_leaves_the_tenant_as_it_was() {
-    let modules = modules_folder(&["mod-users-1.0.0", "mod-test-behind-fail-1.0.0"]);
-    let runner = TestRunner::new(modules.path());
-    runner.tenant("diku");
-    runner.install_ok("diku", &["mod-users-1.0.0"], &with_data(10));
-    let before = runner.dump("diku");
+    let (_modules, runner, before) = with_mod_users("mod-test-behind-fail-1.0.0");
     for (extra, expected) in [
         (None, "invalid document"),
         (Some("neverFlush"), "write-behind batch failed"),
@@ -416,7 +421,70 @@ fn a_write_behind_error_at_record_n_leaves_the_tenant_as_it_was() {
     };
     let report = runner.install_ok("diku", &["mod-test-behind-fail-1.0.0"], &fine);
     assert_eq!(report.modules[0].steps[1].writes.inserted, 1000);
-    let items = &runner.dump("diku").collections["mod-test-behind-fail"]["items"].records;
+    let dump = runner.dump("diku");
+    assert_eq!(dump.state["mod-test-behind-fail"]["rewrite"], "started");
+    let items = &dump.collections["mod-test-behind-fail"]["items"].records;
     assert_eq!(items.len(), 1000);
     assert!(items.values().all(|item| item["rewritten"] == json!(true)));
+}
+
+/// The same mod-users source built for each contract: its 0.2 build goes
+/// through the sample lifecycle (install with data, upgrade step by step
+/// and at once, reapply, downgrade) leaving exactly what the 0.1 build
+/// leaves after every step, and validates against the repository's
+/// fixtures as the 0.1 build does.
+#[test]
+fn a_0_2_build_of_mod_users_passes_the_0_1_builds_lifecycle() {
+    let names = ["mod-users-1.0.0", "mod-users-1.1.0", "mod-users-2.0.0"];
+    let old_modules = modules_folder(&names);
+    let new_modules = contract_0_2_folder(&names);
+    let old = TestRunner::new(old_modules.path());
+    let mut new = TestRunner::new(new_modules.path());
+    let (packages, _) = new.graft.packages().unwrap();
+    assert!(packages.iter().all(|p| new.graft.contract_of(p) == "0.2.0"));
+    let reinstall = InstallOptions {
+        reinstall: true,
+        ..InstallOptions::default()
+    };
+    let steps: [(&str, &[&str], InstallOptions); 6] = [
+        ("install", &["mod-users-1.0.0"], with_data(200)),
+        ("upgrade", &["mod-users-1.1.0"], InstallOptions::default()),
+        ("upgrade", &["mod-users-2.0.0"], InstallOptions::default()),
+        ("reapply", &["mod-users-2.0.0"], reinstall),
+        ("downgrade", &["mod-users-1.1.0"], InstallOptions::default()),
+        (
+            "upgrade at once",
+            &["mod-users-2.0.0"],
+            InstallOptions::default(),
+        ),
+    ];
+    for runner in [&old, &new] {
+        runner.tenant("diku");
+    }
+    for (what, ids, options) in &steps {
+        let reports: Vec<_> = [&old, &new]
+            .iter()
+            .map(|runner| outcomes(&runner.install_ok("diku", ids, options)))
+            .collect();
+        assert_eq!(reports[0], reports[1], "{what}");
+        assert!(
+            old.data("diku") == new.data("diku"),
+            "{what}: the data differ"
+        );
+    }
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+    let package = new_modules.path().join("mod-users-2.0.0");
+    let validation = new
+        .graft
+        .validate(
+            &package,
+            std::path::Path::new(fixtures),
+            Some(new_modules.path().into()),
+            None,
+            true,
+        )
+        .unwrap();
+    let report = serde_json::to_string_pretty(&validation).unwrap();
+    assert!(validation.ok, "{report}");
+    assert!(report.contains("graft:migration@0.2.0"), "{report}");
 }
