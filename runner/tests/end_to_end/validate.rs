@@ -259,8 +259,12 @@ fn a_correct_plugin_passes_with_a_junit_report() {
     let output = notes.validate(&["--junit", s(&junit)]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{text}");
+    // The package's checks (coverage among them: the one fixture is at the
+    // release the plugin upgrades from and rolls back to), then the runs.
     assert!(
-        text.contains("12 passed, 0 warnings, 0 failed, 0 skipped"),
+        text.contains("13 passed, 0 warnings, 0 failed, 0 skipped")
+            && text
+                .contains("a fixture at every release it upgrades from or rolls back to ([1.0.0])"),
         "{text}"
     );
     // Its upgrade reads the clock and draws random numbers: deterministic
@@ -272,7 +276,7 @@ fn a_correct_plugin_passes_with_a_junit_report() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.starts_with("<?xml"), "{xml}");
     assert!(
-        xml.contains(r#"<testsuites name="graft validate mod-notes-2.0.0" tests="12" failures="0" skipped="0">"#),
+        xml.contains(r#"<testsuites name="graft validate mod-notes-2.0.0" tests="13" failures="0" skipped="0">"#),
         "{xml}"
     );
     assert!(xml.contains(r#"name="rollback""#), "{xml}");
