@@ -269,6 +269,10 @@ fn name_existing_collections(db: &mut dyn TenantStore, module: &str, failure: &m
 /// requires: what its plugin may read (contract 0.2's `required`). Read at
 /// each step, so a provider enabled earlier in the same job counts.
 fn readable_modules(db: &mut dyn TenantStore, plugin: &Plugin) -> Result<Vec<String>> {
+    // A 0.1 plugin has no way to read another module.
+    if plugin.contract == crate::host::Contract::V0_1 {
+        return Ok(Vec::new());
+    }
     let package = &plugin.package;
     let required: Vec<&str> = package
         .descriptor

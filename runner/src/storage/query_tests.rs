@@ -157,6 +157,32 @@ fn a_string_condition_is_served_by_the_index() {
     assert!(plan.contains("USING INDEX"), "{plan}");
 }
 
+/// The same on PostgreSQL (with sequential scans off: on six records the
+/// planner would rightly prefer one), where a server is given.
+#[test]
+fn a_string_condition_can_be_served_by_the_index_on_postgres() {
+    let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") else {
+        return;
+    };
+    let scratch = crate::test_support::ScratchDatabase::create(&server).unwrap();
+    let mut db = PostgresStore::create(&scratch.url, "t").unwrap();
+    fill(&mut db);
+    let spec = IndexSpec {
+        name: "by-type".into(),
+        field: "type".into(),
+        unique: false,
+        case_insensitive: false,
+    };
+    db.create_index("m", "c", &spec).unwrap();
+    for conditions in [
+        vec![equals("type", json!("staff"))],
+        vec![one_of("type", &[json!("a"), json!("b")])],
+    ] {
+        let plan = db.query_plan("m", "c", &conditions);
+        assert!(plan.contains("Index") && plan.contains("by_type"), "{plan}");
+    }
+}
+
 #[test]
 fn bad_conditions_are_refused_naming_the_field() {
     for (_guard, mut db) in stores() {

@@ -812,6 +812,36 @@ impl Columns for pg::Row {
     }
 }
 
+impl PostgresStore {
+    /// How PostgreSQL runs a filtered count with sequential scans turned
+    /// off (`EXPLAIN`), for tests that an index can serve a condition.
+    #[cfg(test)]
+    pub(crate) fn query_plan(
+        &mut self,
+        module: &str,
+        collection: &str,
+        conditions: &[Condition],
+    ) -> String {
+        let table = self.table(module, collection).unwrap();
+        let (filter, values) = where_sql(&Dialect, conditions, 1).unwrap();
+        let params: Vec<&(dyn pg::types::ToSql + Sync)> = values
+            .iter()
+            .map(|v| v as &(dyn pg::types::ToSql + Sync))
+            .collect();
+        self.client
+            .batch_execute("BEGIN; SET LOCAL enable_seqscan = off")
+            .unwrap();
+        let sql = format!(
+            "EXPLAIN SELECT count(*) FROM {} WHERE {filter}",
+            table.qualified()
+        );
+        let rows = self.client.query(&sql, &params).unwrap();
+        self.client.batch_execute("ROLLBACK").unwrap();
+        let lines: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        lines.join("; ")
+    }
+}
+
 /// PostgreSQL's jsonb operators on `'{a,b}'` paths.
 struct Dialect;
 
