@@ -223,6 +223,8 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
 /// for its result: the step must fail all the same.
 #[cfg(feature = "behind-fail")]
 fn misbehave(ctx: &Context) -> Result<Outcome> {
+    // Module state written in the step: a failed step must leave none.
+    graft_plugin_sdk::state::set("rewrite", "started")?;
     let bad = ctx
         .param("failAtRecord")
         .unwrap_or("item-00500")
