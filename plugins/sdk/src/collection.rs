@@ -335,7 +335,8 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
             let page = host::scan(&self.name, after.as_deref(), page_size)?;
             if !batch.is_empty() {
                 written += batch.len() as u64;
-                send_batch(&self.name, std::mem::take(&mut batch))?;
+                send_batch(&self.name, &batch)?;
+                batch.clear();
             }
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
@@ -357,7 +358,7 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
         }
         if !batch.is_empty() {
             written += batch.len() as u64;
-            send_batch(&self.name, batch)?;
+            send_batch(&self.name, &batch)?;
         }
         collect_batches()?;
         crate::log::progress(total, total);
@@ -520,24 +521,16 @@ impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
         Ok(self.counts)
     }
 
-    /// Send the queued records; returns how many were inserted.
-    #[cfg(not(feature = "contract-0-2"))]
+    /// Send the queued records; returns how many were inserted, where that
+    /// is known at once (contract 0.1).
     fn send(&mut self) -> std::result::Result<u64, host::StoreError> {
-        host::put_batch(&self.collection.name, &self.pending).map(u64::from)
-    }
-
-    /// Hand the queued records to the runner, which writes them behind;
-    /// what they did is counted when the writer finishes.
-    #[cfg(feature = "contract-0-2")]
-    fn send(&mut self) -> std::result::Result<u64, host::StoreError> {
-        host::put_batch_behind(&self.collection.name, &self.pending)?;
-        Ok(0)
+        send_batch(&self.collection.name, &self.pending)
     }
 
     /// Wait for the batches handed over, and count what they did.
     #[cfg(feature = "contract-0-2")]
     fn collect(&mut self) -> Result<()> {
-        for effect in host::flush()? {
+        for effect in collect_batches()? {
             match effect {
                 Effect::Inserted => self.counts.inserted += 1,
                 Effect::Replaced => self.counts.replaced += 1,
@@ -554,18 +547,25 @@ impl<T: Serialize + DeserializeOwned> BatchWriter<T> {
     }
 }
 
-/// Write a batch: behind on contract 0.2 (see `BatchWriter::flush`).
-fn send_batch(collection: &str, batch: Vec<Record>) -> Result<()> {
+/// Send a batch: on contract 0.1 written at once, returning how many were
+/// inserted; on 0.2 handed to the runner to write behind, its effects
+/// counted when collected (`collect_batches`), so 0 here.
+fn send_batch(collection: &str, batch: &[Record]) -> std::result::Result<u64, host::StoreError> {
     #[cfg(feature = "contract-0-2")]
-    host::put_batch_behind(collection, &batch)?;
+    return host::put_batch_behind(collection, batch).map(|()| 0);
     #[cfg(not(feature = "contract-0-2"))]
-    host::put_batch(collection, &batch)?;
-    Ok(())
+    return host::put_batch(collection, batch).map(u64::from);
 }
 
-/// Wait for the batches written behind (contract 0.2), and hear their error.
+/// Wait for the batches written behind, hear their error, and return what
+/// each record did (contract 0.2).
+#[cfg(feature = "contract-0-2")]
+fn collect_batches() -> Result<Vec<Effect>> {
+    Ok(host::flush()?)
+}
+
+/// Nothing to wait for on contract 0.1: every batch was written at once.
+#[cfg(not(feature = "contract-0-2"))]
 fn collect_batches() -> Result<()> {
-    #[cfg(feature = "contract-0-2")]
-    host::flush()?;
     Ok(())
 }

@@ -400,20 +400,6 @@ impl TenantStore for RecordingStore {
         Ok(deleted)
     }
 
-    fn scan(
-        &mut self,
-        module: &str,
-        collection: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<(String, String)>> {
-        self.inner.scan(module, collection, after, limit)
-    }
-
-    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
-        self.inner.count(module, collection)
-    }
-
     fn scan_where(
         &mut self,
         module: &str,

@@ -63,11 +63,6 @@ impl Behind {
         });
     }
 
-    /// Whether a batch was handed over and not yet reclaimed.
-    pub fn is_away(&self) -> bool {
-        self.batch.is_some()
-    }
-
     /// Wait for the batch handed over, if any: the storage it took back,
     /// with the effects of the batch (also kept for the next flush; an
     /// error is kept for the plugin). `Some(None)`: the storage was lost

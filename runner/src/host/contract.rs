@@ -1,6 +1,6 @@
 //! The contract versions this runner runs, told apart by what a component
 //! exports, and plugins of 0.1 adapted onto the 0.2 host: the host side of
-//! the contract is written once, for 0.2 (`state`); each 0.1 import calls
+//! the contract is written once, for 0.2 (`imports`); each 0.1 import calls
 //! it, and each 0.1 export is called with 0.2's values converted, so the
 //! rest of the runner knows one contract.
 

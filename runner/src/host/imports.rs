@@ -191,11 +191,9 @@ impl store::Host for StepState {
         if let Some(e) = self.behind.take_error() {
             return Err(e.into());
         }
-        let Some(store) = self.store.take() else {
-            return Err(store::StoreError::Other(
-                "storage is not available in this call".into(),
-            ));
-        };
+        // Fails where this call has no storage.
+        self.storage()?;
+        let store = self.store.take().expect("storage() found it");
         let records: Vec<(String, String)> = recs.into_iter().map(|r| (r.id, r.doc)).collect();
         self.behind.send(store, &self.module, &collection, records);
         Ok(())
@@ -305,15 +303,13 @@ impl From<WriteEffect> for types::WriteEffect {
 }
 
 impl module_state::Host for StepState {
+    // Keys and values are checked by the storage, as documents are.
     fn get(&mut self, key: String) -> Res<Option<String>> {
-        storage::check_state_key(&key)?;
         let (db, module) = self.storage()?;
         Ok(db.get_state(module, &key)?)
     }
 
     fn set(&mut self, key: String, value: String) -> Res<()> {
-        storage::check_state_key(&key)?;
-        storage::check_state_value(&key, &value)?;
         let (db, module) = self.storage()?;
         if db.get_state(module, &key)?.is_none()
             && db.state_entries(Some(module))?.len() >= storage::MAX_STATE_KEYS
@@ -329,7 +325,6 @@ impl module_state::Host for StepState {
     }
 
     fn remove(&mut self, key: String) -> Res<bool> {
-        storage::check_state_key(&key)?;
         let (db, module) = self.storage()?;
         Ok(db.set_state(module, &key, None)?)
     }

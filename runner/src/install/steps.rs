@@ -91,23 +91,29 @@ impl Installer<'_> {
             simulate: options.simulate,
         };
         let main_plugin = rollback_with.unwrap_or(target);
+        // What each plugin may read (contract 0.2's `required`), read once:
+        // the tenant's other modules do not change during this module's steps.
+        let readable_main = readable_modules(&mut *db, main_plugin)?;
+        let readable_target = match rollback_with {
+            Some(_) => readable_modules(&mut *db, target)?,
+            None => readable_main.clone(),
+        };
         let steps = steps_of(target, action, options);
         let mut history = Vec::new();
         let mut warnings = 0;
         for step in steps {
-            let plugin = if matches!(step, Step::Inspect | Step::Rollback) {
-                main_plugin
+            let (plugin, readable) = if matches!(step, Step::Inspect | Step::Rollback) {
+                (main_plugin, &readable_main)
             } else {
-                target
+                (target, &readable_target)
             };
             let progress = options
                 .progress
                 .as_ref()
                 .and_then(|make| make(tenant, &to.to_string(), step.name()));
-            let readable = readable_modules(&mut *db, plugin)?;
             let setup = CallSetup {
                 store: Some(db),
-                readable,
+                readable: readable.clone(),
                 limits: self.limits.for_module(&plugin.package.limits),
                 progress,
                 determinism: Some(Determinism::new(
@@ -266,8 +272,9 @@ fn name_existing_collections(db: &mut dyn TenantStore, module: &str, failure: &m
 }
 
 /// The enabled modules that provide an interface the plugin's module
-/// requires: what its plugin may read (contract 0.2's `required`). Read at
-/// each step, so a provider enabled earlier in the same job counts.
+/// requires: what its plugin may read (contract 0.2's `required`). Read when
+/// the module's steps start, so a provider enabled earlier in the same job
+/// counts.
 fn readable_modules(db: &mut dyn TenantStore, plugin: &Plugin) -> Result<Vec<String>> {
     // A 0.1 plugin has no way to read another module.
     if plugin.contract == crate::host::Contract::V0_1 {

@@ -28,12 +28,13 @@ mod tests;
 mod updates;
 
 pub(crate) use checks::{
-    check_change, check_document, check_id, existing_index, index_expressions, page_by_bytes,
+    check_change, check_document, check_id, check_state_key, check_state_value, existing_index,
+    index_expressions, page_by_bytes,
 };
 pub use checks::{
-    check_field, check_index_fields, check_name, check_state_key, check_state_value,
-    MAX_DOCUMENT_BYTES, MAX_FIELD_BYTES, MAX_FIELD_DEPTH, MAX_SCAN_PAGE_BYTES, MAX_STATE_KEYS,
-    MAX_STATE_KEY_BYTES, MAX_STATE_VALUE_BYTES,
+    check_field, check_index_fields, check_name, MAX_DOCUMENT_BYTES, MAX_FIELD_BYTES,
+    MAX_FIELD_DEPTH, MAX_SCAN_PAGE_BYTES, MAX_STATE_KEYS, MAX_STATE_KEY_BYTES,
+    MAX_STATE_VALUE_BYTES,
 };
 use filters::{where_sql, FilterDialect, JsonType};
 pub use filters::{MAX_CONDITIONS, MAX_ONE_OF};
@@ -305,8 +306,12 @@ pub trait TenantStore: Send + std::any::Any {
         collection: &str,
         after: Option<&str>,
         limit: u32,
-    ) -> StoreResult<Vec<(String, String)>>;
-    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64>;
+    ) -> StoreResult<Vec<(String, String)>> {
+        self.scan_where(module, collection, &[], after, limit)
+    }
+    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
+        self.count_where(module, collection, &[])
+    }
     /// As `scan`, only the records for which every condition holds.
     fn scan_where(
         &mut self,

@@ -365,6 +365,13 @@ fn module_state_is_per_module_transactional_and_dumped() {
             Some("x")
         );
 
+        // The store checks keys and values, whoever writes (a plugin, a fixture).
+        assert!(db.get_state("m", "a/b").is_err());
+        assert!(db.set_state("m", "a b", Some("x")).is_err());
+        let big = "v".repeat(MAX_STATE_VALUE_BYTES + 1);
+        assert!(db.set_state("m", "big", Some(&big)).is_err());
+        assert_eq!(db.get_state("m", "big").unwrap(), None);
+
         // Removing a key, and forgetting a module, removes its state only.
         assert!(db.set_state("m", "a:b.c-d_e", None).unwrap());
         assert!(!db.set_state("m", "a:b.c-d_e", None).unwrap());

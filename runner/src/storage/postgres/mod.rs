@@ -41,7 +41,7 @@ use pool::Connection;
 use pool::TIMEOUT_UNKNOWN;
 use sql::{
     backend, batch_sql, ident, index_expression, is_about_a_record, is_uuid, path_array,
-    upsert_effect, upsert_sql, Table,
+    text_params, upsert_effect, upsert_sql, Table,
 };
 
 pub struct PostgresStore {
@@ -404,20 +404,6 @@ impl TenantStore for PostgresStore {
         Ok(self.client.execute(&sql, &[&id]).map_err(backend)? == 1)
     }
 
-    fn scan(
-        &mut self,
-        module: &str,
-        collection: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<(String, String)>> {
-        self.scan_where(module, collection, &[], after, limit)
-    }
-
-    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
-        self.count_where(module, collection, &[])
-    }
-
     fn scan_where(
         &mut self,
         module: &str,
@@ -428,10 +414,7 @@ impl TenantStore for PostgresStore {
     ) -> StoreResult<Vec<(String, String)>> {
         let table = self.table(module, collection)?;
         let (filter, values) = where_sql(&Dialect, conditions, 1)?;
-        let mut params: Vec<&(dyn pg::types::ToSql + Sync)> = values
-            .iter()
-            .map(|v| v as &(dyn pg::types::ToSql + Sync))
-            .collect();
+        let mut params = text_params(&values);
         // uuid order is the order of the ids' lower-case text: pages agree
         // with SQLite's. Rows are read as they come, so a page cut by its
         // size never holds the rest.
@@ -467,10 +450,7 @@ impl TenantStore for PostgresStore {
     ) -> StoreResult<u64> {
         let table = self.table(module, collection)?;
         let (filter, values) = where_sql(&Dialect, conditions, 1)?;
-        let params: Vec<&(dyn pg::types::ToSql + Sync)> = values
-            .iter()
-            .map(|v| v as &(dyn pg::types::ToSql + Sync))
-            .collect();
+        let params = text_params(&values);
         let count: i64 = self
             .client
             .query_one(
@@ -498,16 +478,13 @@ impl TenantStore for PostgresStore {
             true => sql,
             false => format!("{sql} AND {filter}"),
         };
-        let params: Vec<&(dyn pg::types::ToSql + Sync)> = value
-            .into_iter()
-            .chain(&filter_values)
-            .map(|v| v as &(dyn pg::types::ToSql + Sync))
-            .collect();
+        let params = text_params(value.into_iter().chain(&filter_values));
         self.guarded(|client| client.execute(&sql, &params))
             .map_err(|e| self.write_error(e, module, collection, "(set-based update)"))
     }
 
     fn get_state(&mut self, module: &str, key: &str) -> StoreResult<Option<String>> {
+        check_state_key(key)?;
         Ok(self
             .client
             .query_opt(
@@ -520,6 +497,9 @@ impl TenantStore for PostgresStore {
 
     fn set_state(&mut self, module: &str, key: &str, value: Option<&str>) -> StoreResult<bool> {
         let existed = self.get_state(module, key)?.is_some();
+        if let Some(value) = value {
+            check_state_value(key, value)?;
+        }
         let tenant = self.tenant.clone();
         match value {
             Some(value) => self.client.execute(
@@ -824,10 +804,7 @@ impl PostgresStore {
     ) -> String {
         let table = self.table(module, collection).unwrap();
         let (filter, values) = where_sql(&Dialect, conditions, 1).unwrap();
-        let params: Vec<&(dyn pg::types::ToSql + Sync)> = values
-            .iter()
-            .map(|v| v as &(dyn pg::types::ToSql + Sync))
-            .collect();
+        let params = text_params(&values);
         self.client
             .batch_execute("BEGIN; SET LOCAL enable_seqscan = off")
             .unwrap();

@@ -136,6 +136,16 @@ pub(super) fn path_array(field: &str) -> String {
     format!("'{{{}}}'", field.replace('.', ","))
 }
 
+/// Text values as a statement's parameters.
+pub(super) fn text_params<'a>(
+    values: impl IntoIterator<Item = &'a String>,
+) -> Vec<&'a (dyn ::postgres::types::ToSql + Sync)> {
+    values
+        .into_iter()
+        .map(|v| v as &(dyn ::postgres::types::ToSql + Sync))
+        .collect()
+}
+
 /// The index's expressions on `jsonb` paths, as FOLIO declares them.
 pub(super) fn index_expression(spec: &IndexSpec) -> String {
     index_expressions(spec, |field| format!("({})", text_at(field)))

@@ -294,20 +294,6 @@ impl TenantStore for SqliteStore {
         Ok(deleted == 1)
     }
 
-    fn scan(
-        &mut self,
-        module: &str,
-        collection: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<(String, String)>> {
-        self.scan_where(module, collection, &[], after, limit)
-    }
-
-    fn count(&mut self, module: &str, collection: &str) -> StoreResult<u64> {
-        self.count_where(module, collection, &[])
-    }
-
     fn scan_where(
         &mut self,
         module: &str,
@@ -368,6 +354,7 @@ impl TenantStore for SqliteStore {
     }
 
     fn get_state(&mut self, module: &str, key: &str) -> StoreResult<Option<String>> {
+        check_state_key(key)?;
         self.conn
             .query_row(
                 "SELECT value FROM graft_module_state WHERE module = ?1 AND key = ?2",
@@ -380,6 +367,9 @@ impl TenantStore for SqliteStore {
 
     fn set_state(&mut self, module: &str, key: &str, value: Option<&str>) -> StoreResult<bool> {
         let existed = self.get_state(module, key)?.is_some();
+        if let Some(value) = value {
+            check_state_value(key, value)?;
+        }
         match value {
             Some(value) => self.conn.execute(
                 "INSERT INTO graft_module_state (module, key, value) VALUES (?1, ?2, ?3)
