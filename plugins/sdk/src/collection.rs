@@ -374,7 +374,7 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
     }
 
     fn decode(&self, id: &str, doc: &str) -> Result<T> {
-        serde_json::from_str(doc)
+        decode(doc)
             .map_err(|e| Error::failed(format!("cannot read record: {e}")).at(&self.name, id))
     }
 
@@ -386,6 +386,20 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
             doc,
         })
     }
+}
+
+/// A document as `T`. A document that does not fit names the field path
+/// where it stops fitting (`address.city: invalid type: ...`), so the
+/// vendor can find the field in the record, not just the record.
+pub(crate) fn decode<T: DeserializeOwned>(doc: &str) -> std::result::Result<T, String> {
+    let mut reader = serde_json::Deserializer::from_str(doc);
+    serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        let path = e.path().to_string();
+        match path.as_str() {
+            "." => e.into_inner().to_string(),
+            _ => format!("field {path}: {}", e.into_inner()),
+        }
+    })
 }
 
 /// A paged scan over a collection, yielding `(id, document)` in id order.

@@ -46,7 +46,7 @@ impl<T: Serialize + DeserializeOwned> ReadOnly<T> {
     /// The record with this id.
     pub fn get(&self, id: &str) -> Result<Option<T>> {
         match host::get(&self.module, &self.name, id)? {
-            Some(doc) => serde_json::from_str(&doc).map(Some).map_err(|e| {
+            Some(doc) => crate::collection::decode(&doc).map(Some).map_err(|e| {
                 Error::failed(format!("cannot read record of {}: {e}", self.module))
                     .at(&self.name, id)
             }),

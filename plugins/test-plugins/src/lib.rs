@@ -58,6 +58,8 @@ const BEHAVIOUR: &str = if cfg!(feature = "endless-loop") {
     "typo"
 } else if cfg!(feature = "panic-at-record") {
     "panic-at-record"
+} else if cfg!(feature = "wrong-type") {
+    "wrong-type"
 } else if cfg!(feature = "behind-fail") {
     "behind-fail"
 } else if cfg!(feature = "read-required") {
@@ -271,6 +273,32 @@ fn misbehave(_ctx: &Context) -> Result<Outcome> {
     Ok(Outcome::Created)
 }
 
+/// Gives item-00042 a shelf whose row is text, then reads the items as a
+/// typed struct: the SDK's error must name the record and the field path
+/// (`shelf.row`), not only what serde expected.
+#[cfg(feature = "wrong-type")]
+fn misbehave(_ctx: &Context) -> Result<Outcome> {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Shelf {
+        row: u32,
+    }
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Item {
+        code: String,
+        n: u64,
+        shelf: Option<Shelf>,
+    }
+    let items = Collection::<Value>::new(ITEMS);
+    items.put(
+        "item-00042",
+        &json!({"code": "C42", "n": 42, "shelf": {"row": "three"}}),
+    )?;
+    for entry in Collection::<Item>::new(ITEMS).scan(100) {
+        entry?;
+    }
+    Ok(Outcome::Created)
+}
+
 /// Reports what of the host it can reach: environment, arguments, network,
 /// the root of the file system. The test expects none of it.
 #[cfg(feature = "probe-sandbox")]
@@ -422,6 +450,7 @@ fn squat() -> Result<Outcome> {
     feature = "probe-sandbox",
     feature = "read-required",
     feature = "panic-at-record",
+    feature = "wrong-type",
     feature = "typo",
     feature = "behind-fail"
 )))]

@@ -366,6 +366,28 @@ fn a_panic_while_rewriting_a_record_names_the_record() {
     assert_eq!(runner.dump("diku"), before);
 }
 
+/// A record that does not fit the plugin's typed struct names the record
+/// and the field path inside it, so the vendor finds the field, not only
+/// the record.
+#[test]
+fn a_record_of_the_wrong_shape_names_the_field_path() {
+    let (_modules, runner, before) = with_mod_users("mod-test-wrong-type-1.0.0");
+    let failure = failure_of(
+        &runner,
+        "mod-test-wrong-type-1.0.0",
+        &InstallOptions::default(),
+    );
+    assert_eq!(failure.collection.as_deref(), Some("items"));
+    assert_eq!(failure.record_id.as_deref(), Some("item-00042"));
+    assert!(
+        failure
+            .message
+            .contains("cannot read record: field shelf.row: invalid type: string \"three\""),
+        "{failure:?}"
+    );
+    assert_eq!(runner.dump("diku"), before);
+}
+
 /// A step that fails at a collection the module does not have (a typo)
 /// lists the collections it has.
 #[test]
