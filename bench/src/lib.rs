@@ -20,7 +20,7 @@ mod users;
 
 mod contract;
 mod languages;
-pub use contract::b9;
+pub use contract::{b9, b9_pg, b9_rss_leg};
 pub use languages::b7;
 
 /// How big each benchmark is.
@@ -923,24 +923,34 @@ fn in_db(graft: Graft, db: &graft::test_support::ScratchDatabase) -> Graft {
     graft.with_database(graft::storage::Database::Postgres(db.url.clone()))
 }
 
+/// A scratch database on `server` whose tenant diku is at mod-users 1.1.0
+/// with `users` users (B1-PG's and B9-PG's seed, copied for each leg).
+fn pg_users_seed(
+    setup: &Setup,
+    server: &str,
+    data: &str,
+    users: u64,
+) -> Result<graft::test_support::ScratchDatabase> {
+    let seed = graft::test_support::ScratchDatabase::create(server)?;
+    let graft = in_db(setup.graft(data)?, &seed);
+    graft.tenants().create("diku")?;
+    let report = graft.install("diku", &[id("mod-users-1.1.0")], &InstallOptions::default())?;
+    anyhow::ensure!(
+        report.ok,
+        "cannot install mod-users-1.1.0: {:?}",
+        report.failure()
+    );
+    add_users(&mut *graft.tenants().open("diku")?, users)?;
+    Ok(seed)
+}
+
 /// B1 on PostgreSQL, on a server the bench may create databases on
 /// (`--postgres URL`): `users` users, native and plugin on copies of one
 /// seeded database.
 pub fn b1_pg(setup: &Setup, server: &str, users: u64, runs: usize) -> Result<Bench> {
     use graft::test_support::ScratchDatabase;
     // Seed once, then copy the database for each leg of each run.
-    let seed = ScratchDatabase::create(server)?;
-    {
-        let graft = in_db(setup.graft("pg-b1-seed")?, &seed);
-        graft.tenants().create("diku")?;
-        let report = graft.install("diku", &[id("mod-users-1.1.0")], &InstallOptions::default())?;
-        anyhow::ensure!(
-            report.ok,
-            "cannot install mod-users-1.1.0: {:?}",
-            report.failure()
-        );
-        add_users(&mut *graft.tenants().open("diku")?, users)?;
-    }
+    let seed = pg_users_seed(setup, server, "pg-b1-seed", users)?;
     let (mut native, mut plugin) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let copy = ScratchDatabase::copy_of(&seed)?;

@@ -17,7 +17,7 @@ use std::process::Command;
 /// Examples:
 ///   graft-bench --quick                     a tenth of the sizes, ~2 minutes
 ///   graft-bench --only B1 --users 200000    one benchmark, for profiling
-///   graft-bench --postgres postgres://u@host/db   adds B1-PG and B4-PG
+///   graft-bench --postgres postgres://u@host/db   adds B1-PG, B4-PG and B9-PG
 #[derive(Parser)]
 #[command(verbatim_doc_comment)]
 struct Args {
@@ -26,7 +26,7 @@ struct Args {
     quick: bool,
     /// Run only these, comma-separated.
     #[arg(long, value_delimiter = ',', value_name = "IDS",
-          value_parser = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B1-PG", "B4-PG"])]
+          value_parser = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B1-PG", "B4-PG", "B9-PG"])]
     only: Vec<String>,
     /// Users in B1, B2 and B6 (B1-PG: a fifth).
     #[arg(long, value_name = "N")]
@@ -37,7 +37,7 @@ struct Args {
     /// Runs of each measurement; the median is reported.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     runs: Option<u64>,
-    /// A PostgreSQL server to run B1-PG and B4-PG on, each in a scratch
+    /// A PostgreSQL server to run B1-PG, B4-PG and B9-PG on, each in a scratch
     /// database of its own (dropped after).
     #[arg(
         long,
@@ -57,6 +57,10 @@ struct Args {
     /// (B1 runs this in a process of its own to measure memory).
     #[arg(long, value_name = "PATH", hide = true)]
     b1_rss: Option<PathBuf>,
+    /// Run B9's 0.2 plugin leg on a copy of PATH and print the peak RSS in
+    /// bytes (B9 runs this in a process of its own to measure memory).
+    #[arg(long, value_name = "PATH", hide = true)]
+    b9_rss: Option<PathBuf>,
     /// Run one leg of B8 (TENANTS, `stream` or `keep`) and print the peak
     /// RSS in bytes (B8 runs each leg in a process of its own).
     #[arg(long, num_args = 2, value_names = ["TENANTS", "MODE"], hide = true)]
@@ -81,6 +85,10 @@ fn run(args: Args) -> Result<()> {
         warm(&graft)?;
         plugin_upgrade(&graft, "diku", false)?;
         println!("{}", peak_rss().unwrap_or(0));
+        return Ok(());
+    }
+    if let Some(seed) = &args.b9_rss {
+        println!("{}", graft_bench::b9_rss_leg(seed)?);
         return Ok(());
     }
     if let [count, mode] = args.b8_rss.as_slice() {
@@ -145,10 +153,15 @@ fn run(args: Args) -> Result<()> {
     };
     let setup = Setup::new()?;
     let me = std::env::current_exe()?;
-    let rss = |seed: &Path| -> Option<u64> {
-        let output = Command::new(&me).arg("--b1-rss").arg(seed).output().ok()?;
-        String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+    // A leg run alone in a fresh process of this binary: its peak RSS.
+    let rss_of = |flag: &'static str| {
+        let me = me.clone();
+        move |seed: &Path| -> Option<u64> {
+            let output = Command::new(&me).arg(flag).arg(seed).output().ok()?;
+            String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+        }
     };
+    let rss = rss_of("--b1-rss");
     let mut benches = Vec::new();
     let mut b6 = None;
     if wanted("B1") || wanted("B6") {
@@ -192,9 +205,9 @@ fn run(args: Args) -> Result<()> {
     }
     if wanted("B9") {
         eprintln!("B9: {} users", sizes.users);
-        benches.push(graft_bench::b9(&setup, &sizes)?);
+        benches.push(graft_bench::b9(&setup, &sizes, &rss_of("--b9-rss"))?);
     }
-    // B1 and B4 again on PostgreSQL, when given a server: smaller, since
+    // B1, B4 and B9 again on PostgreSQL, when given a server: smaller, since
     // each write is a round trip.
     if let Some(server) = &args.postgres {
         let (users, tenants) = (sizes.users / 5, sizes.tenants / 5);
@@ -205,6 +218,10 @@ fn run(args: Args) -> Result<()> {
         if wanted("B4-PG") {
             eprintln!("B4-PG: {tenants} tenants");
             benches.push(graft_bench::b4_pg(&setup, server, tenants, sizes.runs)?);
+        }
+        if wanted("B9-PG") {
+            eprintln!("B9-PG: {users} users");
+            benches.push(graft_bench::b9_pg(&setup, server, users, sizes.runs)?);
         }
     }
     let text = report(&benches, command, &sizes);
