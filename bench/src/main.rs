@@ -28,7 +28,7 @@ struct Args {
     #[arg(long, value_delimiter = ',', value_name = "IDS",
           value_parser = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B1-PG", "B4-PG", "B9-PG"])]
     only: Vec<String>,
-    /// Users in B1, B2 and B6 (B1-PG: a fifth).
+    /// Users in B1, B2, B6 and B9 (B1-PG and B9-PG: a fifth).
     #[arg(long, value_name = "N")]
     users: Option<u64>,
     /// Tenants in B4 (B4-PG: a fifth).
