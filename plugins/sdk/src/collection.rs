@@ -583,3 +583,45 @@ fn collect_batches() -> Result<Vec<Effect>> {
 fn collect_batches() -> Result<()> {
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct User {
+        name: Name,
+        tags: Vec<u32>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Name {
+        family: String,
+    }
+
+    #[test]
+    fn a_document_that_does_not_fit_names_the_field_path() {
+        let error = decode::<User>(r#"{"name": {"family": 7}, "tags": []}"#).unwrap_err();
+        assert!(
+            error.starts_with("field name.family: invalid type: integer `7`"),
+            "{error}"
+        );
+        let error = decode::<User>(r#"{"name": {"family": "X"}, "tags": [1, "b"]}"#).unwrap_err();
+        assert!(
+            error.starts_with("field tags[1]: invalid type: string"),
+            "{error}"
+        );
+        let error = decode::<User>(r#"{"name": {}, "tags": []}"#).unwrap_err();
+        assert!(
+            error.starts_with("field name: missing field `family`"),
+            "{error}"
+        );
+        // Not JSON at all: no path to name.
+        let error = decode::<User>("[").unwrap_err();
+        assert!(!error.starts_with("field"), "{error}");
+        assert!(decode::<User>(r#"{"name": {"family": "X"}, "tags": [1]}"#).is_ok());
+    }
+}
