@@ -210,16 +210,21 @@ pub fn users_seed(setup: &Setup, count: u64) -> Result<PathBuf> {
 /// directory `data` of the setup.
 fn seed_users(setup: &Setup, data: &str, count: u64) -> Result<PathBuf> {
     let graft = setup.graft(data)?;
-    graft.tenants().create("seed")?;
-    let report = graft.install("seed", &[id("mod-users-1.1.0")], &InstallOptions::default())?;
+    users_tenant(&graft, "seed", count)?;
+    Ok(graft.tenants().path("seed"))
+}
+
+/// Make tenant `tenant` of `graft`, enable mod-users 1.1.0 for it, and add
+/// `count` users.
+fn users_tenant(graft: &Graft, tenant: &str, count: u64) -> Result<()> {
+    graft.tenants().create(tenant)?;
+    let report = graft.install(tenant, &[id("mod-users-1.1.0")], &InstallOptions::default())?;
     anyhow::ensure!(
         report.ok,
         "cannot install mod-users-1.1.0: {:?}",
         report.failure()
     );
-    let path = graft.tenants().path("seed");
-    add_users(&mut SqliteStore::open(&path, "seed")?, count)?;
-    Ok(path)
+    add_users(&mut *graft.tenants().open(tenant)?, count)
 }
 
 /// Insert `count` users of ~1 KB into mod-users' collection, in one transaction.
@@ -932,15 +937,7 @@ fn pg_users_seed(
     users: u64,
 ) -> Result<graft::test_support::ScratchDatabase> {
     let seed = graft::test_support::ScratchDatabase::create(server)?;
-    let graft = in_db(setup.graft(data)?, &seed);
-    graft.tenants().create("diku")?;
-    let report = graft.install("diku", &[id("mod-users-1.1.0")], &InstallOptions::default())?;
-    anyhow::ensure!(
-        report.ok,
-        "cannot install mod-users-1.1.0: {:?}",
-        report.failure()
-    );
-    add_users(&mut *graft.tenants().open("diku")?, users)?;
+    users_tenant(&in_db(setup.graft(data)?, &seed), "diku", users)?;
     Ok(seed)
 }
 

@@ -191,9 +191,7 @@ impl store::Host for StepState {
         if let Some(e) = self.behind.take_error() {
             return Err(e.into());
         }
-        // Fails where this call has no storage.
-        self.storage()?;
-        let store = self.store.take().expect("storage() found it");
+        let store = self.take_storage()?;
         let records: Vec<(String, String)> = recs.into_iter().map(|r| (r.id, r.doc)).collect();
         self.behind.send(store, &self.module, &collection, records);
         Ok(())

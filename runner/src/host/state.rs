@@ -253,9 +253,18 @@ impl StepState {
         self.reclaim();
         match self.store.as_deref_mut() {
             Some(store) => Ok((store, self.module.as_str())),
-            None => Err(StoreError::Backend(
-                "storage is not available in this call".into(),
-            )),
+            None => Err(no_storage()),
         }
     }
+
+    /// The tenant storage itself, to hand to a write-behind batch (taken
+    /// back by `reclaim`), once any earlier batch is written.
+    pub(super) fn take_storage(&mut self) -> Result<Box<dyn TenantStore>, StoreError> {
+        self.reclaim();
+        self.store.take().ok_or_else(no_storage)
+    }
+}
+
+fn no_storage() -> StoreError {
+    StoreError::Backend("storage is not available in this call".into())
 }

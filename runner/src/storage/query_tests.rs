@@ -2,7 +2,7 @@
 //! filtered scans and counts with and without an index, conditional
 //! updates and copies, and each module's own state.
 
-use super::tests::stores;
+use super::tests::{postgres_store, stores};
 use super::*;
 use serde_json::json;
 
@@ -161,11 +161,9 @@ fn a_string_condition_is_served_by_the_index() {
 /// planner would rightly prefer one), where a server is given.
 #[test]
 fn a_string_condition_can_be_served_by_the_index_on_postgres() {
-    let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") else {
+    let Some((_scratch, mut db)) = postgres_store("t") else {
         return;
     };
-    let scratch = crate::test_support::ScratchDatabase::create(&server).unwrap();
-    let mut db = PostgresStore::create(&scratch.url, "t").unwrap();
     fill(&mut db);
     let spec = IndexSpec {
         name: "by-type".into(),
@@ -188,11 +186,9 @@ fn a_string_condition_can_be_served_by_the_index_on_postgres() {
 /// text of the id, which no index serves).
 #[test]
 fn a_scan_page_reads_the_primary_key_in_order_on_postgres() {
-    let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") else {
+    let Some((_scratch, mut db)) = postgres_store("t") else {
         return;
     };
-    let scratch = crate::test_support::ScratchDatabase::create(&server).unwrap();
-    let mut db = PostgresStore::create(&scratch.url, "t").unwrap();
     db.create_collection("m", "u").unwrap();
     let ids = [
         "0b7e2f64-51c3-4a55-9d7b-6c1e0a9f3d21",

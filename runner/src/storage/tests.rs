@@ -14,12 +14,22 @@ pub(super) fn stores() -> Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> {
     let sqlite = SqliteStore::create(&dir.path().join("t.sqlite"), "t").unwrap();
     let mut stores: Vec<(Box<dyn std::any::Any>, Box<dyn TenantStore>)> =
         vec![(Box::new(dir), Box::new(sqlite))];
-    if let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") {
-        let scratch = crate::test_support::ScratchDatabase::create(&server).unwrap();
-        let store = PostgresStore::create(&scratch.url, "t").unwrap();
+    if let Some((scratch, store)) = postgres_store("t") {
         stores.push((Box::new(scratch), Box::new(store)));
     }
     stores
+}
+
+/// A store of tenant `tenant` in a scratch database of its own, where the
+/// tests are given a PostgreSQL server; keep the database while the store
+/// is used.
+pub(super) fn postgres_store(
+    tenant: &str,
+) -> Option<(crate::test_support::ScratchDatabase, PostgresStore)> {
+    let server = std::env::var("GRAFT_TEST_POSTGRES").ok()?;
+    let scratch = crate::test_support::ScratchDatabase::create(&server).unwrap();
+    let store = PostgresStore::create(&scratch.url, tenant).unwrap();
+    Some((scratch, store))
 }
 
 #[test]
@@ -243,11 +253,9 @@ fn ids_keep_their_order_whatever_they_look_like() {
 
 #[test]
 fn postgres_uses_folios_layout() {
-    let Ok(server) = std::env::var("GRAFT_TEST_POSTGRES") else {
+    let Some((scratch, mut db)) = postgres_store("diku") else {
         return;
     };
-    let scratch = crate::test_support::ScratchDatabase::create(&server).unwrap();
-    let mut db = PostgresStore::create(&scratch.url, "diku").unwrap();
     db.create_collection("mod-inventory-storage", "material-types")
         .unwrap();
     let spec = IndexSpec {

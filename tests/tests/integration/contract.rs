@@ -346,16 +346,20 @@ fn failure_of(
     report.failure().expect("the step fails").failure.clone()
 }
 
+/// Install `package` on a tenant at mod-users 1.0.0, expecting its step to
+/// fail: the failure, the tenant checked to be left exactly as it was.
+fn failure_alone(package: &str) -> graft::host::CallFailure {
+    let (_modules, runner, before) = with_mod_users(package);
+    let failure = failure_of(&runner, package, &InstallOptions::default());
+    assert_eq!(runner.dump("diku"), before, "{package} changed the tenant");
+    failure
+}
+
 /// A panic inside the SDK's `update_each` names the record it happened at:
 /// the operator sees the collection and id, not only the panic's text.
 #[test]
 fn a_panic_while_rewriting_a_record_names_the_record() {
-    let (_modules, runner, before) = with_mod_users("mod-test-panic-at-record-1.0.0");
-    let failure = failure_of(
-        &runner,
-        "mod-test-panic-at-record-1.0.0",
-        &InstallOptions::default(),
-    );
+    let failure = failure_alone("mod-test-panic-at-record-1.0.0");
     assert_eq!(failure.kind, graft::host::FailureKind::Panic);
     assert!(
         failure.message.contains("cannot read the code"),
@@ -363,7 +367,6 @@ fn a_panic_while_rewriting_a_record_names_the_record() {
     );
     assert_eq!(failure.collection.as_deref(), Some("items"));
     assert_eq!(failure.record_id.as_deref(), Some("item-00042"));
-    assert_eq!(runner.dump("diku"), before);
 }
 
 /// A record that does not fit the plugin's typed struct names the record
@@ -371,12 +374,7 @@ fn a_panic_while_rewriting_a_record_names_the_record() {
 /// the record.
 #[test]
 fn a_record_of_the_wrong_shape_names_the_field_path() {
-    let (_modules, runner, before) = with_mod_users("mod-test-wrong-type-1.0.0");
-    let failure = failure_of(
-        &runner,
-        "mod-test-wrong-type-1.0.0",
-        &InstallOptions::default(),
-    );
+    let failure = failure_alone("mod-test-wrong-type-1.0.0");
     assert_eq!(failure.collection.as_deref(), Some("items"));
     assert_eq!(failure.record_id.as_deref(), Some("item-00042"));
     assert!(
@@ -385,15 +383,13 @@ fn a_record_of_the_wrong_shape_names_the_field_path() {
             .contains("cannot read record: field shelf.row: invalid type: string \"three\""),
         "{failure:?}"
     );
-    assert_eq!(runner.dump("diku"), before);
 }
 
 /// A step that fails at a collection the module does not have (a typo)
 /// lists the collections it has.
 #[test]
 fn a_failure_at_a_missing_collection_lists_the_collections_there_are() {
-    let (_modules, runner, _) = with_mod_users("mod-test-typo-1.0.0");
-    let failure = failure_of(&runner, "mod-test-typo-1.0.0", &InstallOptions::default());
+    let failure = failure_alone("mod-test-typo-1.0.0");
     assert_eq!(failure.collection.as_deref(), Some("itmes"));
     assert!(
         failure
@@ -420,10 +416,7 @@ fn a_write_behind_error_at_record_n_leaves_the_tenant_as_it_was() {
             parameters,
             ..InstallOptions::default()
         };
-        let report = runner
-            .install("diku", &["mod-test-behind-fail-1.0.0"], &options)
-            .unwrap();
-        let failure = &report.failure().expect("the batch fails").failure;
+        let failure = failure_of(&runner, "mod-test-behind-fail-1.0.0", &options);
         assert_eq!(
             failure.kind,
             graft::host::FailureKind::Failed,

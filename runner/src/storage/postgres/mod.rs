@@ -40,8 +40,8 @@ use pg::error::SqlState;
 use pool::Connection;
 use pool::TIMEOUT_UNKNOWN;
 use sql::{
-    backend, batch_sql, ident, index_expression, is_about_a_record, is_uuid, path_array, scan_sql,
-    text_params, upsert_effect, upsert_sql, Table,
+    after_sql, backend, batch_sql, ident, index_expression, is_about_a_record, is_uuid, path_array,
+    scan_sql, text_params, upsert_effect, upsert_sql, Table,
 };
 
 pub struct PostgresStore {
@@ -421,12 +421,7 @@ impl TenantStore for PostgresStore {
         let after_id = match &after {
             Some(after) => {
                 params.push(after);
-                let n = params.len();
-                if table.uuid_ids && is_uuid(after) {
-                    format!("id > ${n}::text::uuid")
-                } else {
-                    format!("id::text > ${n}")
-                }
+                after_sql(&table, after, params.len())
             }
             None => "TRUE".to_string(),
         };
@@ -810,7 +805,7 @@ impl PostgresStore {
     #[cfg(test)]
     pub(crate) fn scan_plan(&mut self, module: &str, collection: &str, after: &str) -> String {
         let table = self.table(module, collection).unwrap();
-        let sql = scan_sql(&table, "id > $1::text::uuid", "TRUE", 100);
+        let sql = scan_sql(&table, &after_sql(&table, after, 1), "TRUE", 100);
         self.plan(&sql, &[&after])
     }
 

@@ -75,6 +75,17 @@ pub(super) fn batch_sql(table: &Table) -> String {
     )
 }
 
+/// The condition that a record comes after the id in parameter `$n`: on
+/// the uuid column itself where the id is a uuid (the primary key serves
+/// it), on the id's text otherwise.
+pub(super) fn after_sql(table: &Table, after: &str, n: usize) -> String {
+    if table.uuid_ids && is_uuid(after) {
+        format!("id > ${n}::text::uuid")
+    } else {
+        format!("id::text > ${n}")
+    }
+}
+
 /// A page of `limit` records of `table` in id order, after the condition
 /// `after_id` and for which `filter` holds. The order names the table's
 /// own column (`t.id`): a bare `id` is the output column `id::text`, an
